@@ -1,0 +1,39 @@
+# Thin front end over CMake: the README's commands. Everything real lives in CMakeLists.txt.
+BUILD     ?= build
+SAN_BUILD ?= build-sanitize
+JOBS      ?= $(shell nproc)
+CONFIG    ?= configs/bastion.yaml
+
+.PHONY: all deps build run test test-sanitize certs fuzz clean
+
+all: build
+
+deps:
+	./scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+certs:
+	./certs/gen-dev-certs.sh certs/dev
+
+# One command from a fresh machine to a running server on the embedded cluster.
+run: deps
+	$(MAKE) build
+	$(MAKE) certs
+	./scripts/run-dev.sh $(BUILD) $(CONFIG)
+
+test: deps
+	$(MAKE) build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-sanitize: deps
+	cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DBASTION_SANITIZE=ON
+	cmake --build $(SAN_BUILD) -j $(JOBS)
+	cd $(SAN_BUILD) && ctest --output-on-failure -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD) $(SAN_BUILD)
