@@ -34,9 +34,11 @@ struct bst_pballoc {
 void bst_pballoc_init(struct bst_pballoc *a, size_t cap);
 
 /* Unpacks data[0..len) as message type d through a and validates it with bst_pb_validate().
- * On success *out is owned by the caller and freed with bst_pb_free(*out, a). Returns BST_OK;
- * BST_RESOURCE_EXHAUSTED when the allocator budget ran out; BST_INVALID_ARGUMENT for malformed
- * wire data or a failed validation (err says which field). */
+ * It also refuses a string with an embedded NUL byte, which only the allocator's record of the
+ * wire length can show (an unpacked C string has none). On success *out is owned by the caller
+ * and freed with bst_pb_free(*out, a). Returns BST_OK; BST_RESOURCE_EXHAUSTED when the
+ * allocator budget ran out; BST_INVALID_ARGUMENT for malformed wire data or a failed validation
+ * (err says which field). */
 enum bst_status bst_pb_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *data,
                               size_t len, struct bst_pballoc *a, ProtobufCMessage **out,
                               struct bst_err *err);
