@@ -3,6 +3,7 @@
  * services, secrets, events, logs, a YAML seed) replaces this fixture behind the same
  * interface. */
 #include "backend.h"
+#include "clock.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,7 @@
 struct fixture_pod {
     const char *ns, *name, *phase, *node, *ip, *app;
     uint32_t restarts, ready, total;
-    int64_t start;
+    int64_t age; /* seconds before the simulated cluster started */
 };
 
 static const char *const fixture_namespaces[] = {"default", "development", "kube-system",
@@ -18,26 +19,26 @@ static const char *const fixture_namespaces[] = {"default", "development", "kube
 
 static const struct fixture_pod fixture_pods[] = {
     {"default", "web-7d4b9c6f5-2xkqp", "Running", "node-1", "10.244.1.12", "web", 0, 1, 1,
-     1764460800},
+     3 * 86400},
     {"default", "web-7d4b9c6f5-9mzlt", "Running", "node-2", "10.244.2.7", "web", 1, 1, 1,
-     1764460800},
+     3 * 86400},
     {"development", "api-5f8d7b9c4-h2jwn", "Running", "node-1", "10.244.1.31", "api", 0, 2, 2,
-     1764547200},
-    {"kube-system", "coredns-76f75df574-q8x2v", "Running", "node-1", "10.244.1.2", "coredns", 0,
-     1, 1, 1764374400},
-    {"production", "payments-6c9f8d7b5-xr4tz", "Running", "node-3", "10.244.3.18", "payments",
-     0, 2, 2, 1764288000},
-    {"production", "payments-6c9f8d7b5-m7kfd", "Running", "node-2", "10.244.2.19", "payments",
-     2, 2, 2, 1764288000},
-    {"staging", "worker-84c6b5d9f-lp3vn", "Pending", "", "", "worker", 0, 0, 1, 1764633600},
+     26 * 3600},
+    {"kube-system", "coredns-76f75df574-q8x2v", "Running", "node-1", "10.244.1.2", "coredns", 0, 1,
+     1, 12 * 86400},
+    {"production", "payments-6c9f8d7b5-xr4tz", "Running", "node-3", "10.244.3.18", "payments", 0, 2,
+     2, 5 * 86400},
+    {"production", "payments-6c9f8d7b5-m7kfd", "Running", "node-2", "10.244.2.19", "payments", 2, 2,
+     2, 5 * 86400},
+    {"staging", "worker-84c6b5d9f-lp3vn", "Pending", "", "", "worker", 0, 0, 1, 40},
 };
 
 struct sim {
     struct kube_backend base;
+    int64_t started_unix;
 };
 
-static int known_namespace(const char *ns)
-{
+static int known_namespace(const char *ns) {
     for (size_t i = 0; i < sizeof(fixture_namespaces) / sizeof(fixture_namespaces[0]); i++) {
         if (strcmp(ns, fixture_namespaces[i]) == 0)
             return 1;
@@ -45,8 +46,7 @@ static int known_namespace(const char *ns)
     return 0;
 }
 
-static enum bst_status copy_pod(struct kube_pod *d, const struct fixture_pod *s)
-{
+static enum bst_status copy_pod(struct kube_pod *d, const struct fixture_pod *s, int64_t t0) {
     memset(d, 0, sizeof(*d));
     d->name = strdup(s->name);
     d->namespace_ = strdup(s->ns);
@@ -62,7 +62,7 @@ static enum bst_status copy_pod(struct kube_pod *d, const struct fixture_pod *s)
     d->restarts = s->restarts;
     d->ready_containers = s->ready;
     d->total_containers = s->total;
-    d->start_time_unix = s->start;
+    d->start_time_unix = t0 - s->age;
     if (d->name == NULL || d->namespace_ == NULL || d->phase == NULL || d->node == NULL ||
         d->ip == NULL || d->labels == NULL || d->labels[0].key == NULL ||
         d->labels[0].value == NULL)
@@ -71,10 +71,9 @@ static enum bst_status copy_pod(struct kube_pod *d, const struct fixture_pod *s)
 }
 
 static enum bst_status sim_list_pods(struct kube_backend *b, const char *ns,
-                                     struct kube_pod_list *out, struct bst_err *err)
-{
+                                     struct kube_pod_list *out, struct bst_err *err) {
+    const struct sim *sim = (const struct sim *)b;
     size_t n = 0;
-    (void)b;
     out->items = NULL;
     out->n = 0;
     if (!known_namespace(ns))
@@ -86,7 +85,7 @@ static enum bst_status sim_list_pods(struct kube_backend *b, const char *ns,
         if (strcmp(fixture_pods[i].ns, ns) != 0)
             continue;
         out->n = ++n;
-        if (copy_pod(&out->items[n - 1], &fixture_pods[i]) != BST_OK) {
+        if (copy_pod(&out->items[n - 1], &fixture_pods[i], sim->started_unix) != BST_OK) {
             kube_pod_list_free(out);
             return bst_errf(err, BST_RESOURCE_EXHAUSTED, "out of memory");
         }
@@ -95,8 +94,7 @@ static enum bst_status sim_list_pods(struct kube_backend *b, const char *ns,
 }
 
 static enum bst_status sim_list_namespaces(struct kube_backend *b, struct kube_name_list *out,
-                                           struct bst_err *err)
-{
+                                           struct bst_err *err) {
     size_t n = sizeof(fixture_namespaces) / sizeof(fixture_namespaces[0]);
     (void)b;
     out->names = calloc(n, sizeof(*out->names));
@@ -113,8 +111,7 @@ static enum bst_status sim_list_namespaces(struct kube_backend *b, struct kube_n
     return BST_OK;
 }
 
-static void sim_destroy(struct kube_backend *b)
-{
+static void sim_destroy(struct kube_backend *b) {
     free(b);
 }
 
@@ -125,24 +122,22 @@ static const struct kube_backend_ops sim_ops = {
     .destroy = sim_destroy,
 };
 
-enum bst_status kube_sim_new(struct kube_backend **out)
-{
+enum bst_status kube_sim_new(struct kube_backend **out) {
     struct sim *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return BST_RESOURCE_EXHAUSTED;
     s->base.ops = &sim_ops;
+    s->started_unix = bst_wall_ns() / BST_NS_PER_S;
     *out = &s->base;
     return BST_OK;
 }
 
-void kube_backend_free(struct kube_backend *b)
-{
+void kube_backend_free(struct kube_backend *b) {
     if (b != NULL)
         b->ops->destroy(b);
 }
 
-void kube_pod_list_free(struct kube_pod_list *l)
-{
+void kube_pod_list_free(struct kube_pod_list *l) {
     for (size_t i = 0; i < l->n; i++) {
         struct kube_pod *p = &l->items[i];
         free(p->name);
@@ -161,8 +156,7 @@ void kube_pod_list_free(struct kube_pod_list *l)
     l->n = 0;
 }
 
-void kube_name_list_free(struct kube_name_list *l)
-{
+void kube_name_list_free(struct kube_name_list *l) {
     for (size_t i = 0; i < l->n; i++)
         free(l->names[i]);
     free(l->names);
