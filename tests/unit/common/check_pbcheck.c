@@ -27,8 +27,7 @@ struct wire {
     size_t cap;
 };
 
-static void w_raw(struct wire *w, const void *p, size_t n)
-{
+static void w_raw(struct wire *w, const void *p, size_t n) {
     if (w->len + n > w->cap) {
         size_t cap = w->cap == 0 ? 64 : w->cap;
         while (cap < w->len + n)
@@ -41,8 +40,7 @@ static void w_raw(struct wire *w, const void *p, size_t n)
     w->len += n;
 }
 
-static void w_varint(struct wire *w, uint64_t v)
-{
+static void w_varint(struct wire *w, uint64_t v) {
     uint8_t b[10];
     size_t n = 0;
     do {
@@ -55,39 +53,33 @@ static void w_varint(struct wire *w, uint64_t v)
     w_raw(w, b, n);
 }
 
-static void w_tag(struct wire *w, uint32_t field, unsigned wire_type)
-{
+static void w_tag(struct wire *w, uint32_t field, unsigned wire_type) {
     w_varint(w, ((uint64_t)field << 3) | wire_type);
 }
 
-static void w_uint(struct wire *w, uint32_t field, uint64_t v)
-{
+static void w_uint(struct wire *w, uint32_t field, uint64_t v) {
     w_tag(w, field, WT_VARINT);
     w_varint(w, v);
 }
 
-static void w_len(struct wire *w, uint32_t field, const void *p, size_t n)
-{
+static void w_len(struct wire *w, uint32_t field, const void *p, size_t n) {
     w_tag(w, field, WT_LEN);
     w_varint(w, n);
     w_raw(w, p, n);
 }
 
-static void w_str(struct wire *w, uint32_t field, const char *s)
-{
+static void w_str(struct wire *w, uint32_t field, const char *s) {
     w_len(w, field, s, strlen(s));
 }
 
 /* Appends inner as a length-delimited sub-message and frees it. */
-static void w_sub(struct wire *w, uint32_t field, struct wire *inner)
-{
+static void w_sub(struct wire *w, uint32_t field, struct wire *inner) {
     w_len(w, field, inner->buf, inner->len);
     free(inner->buf);
     memset(inner, 0, sizeof(*inner));
 }
 
-static void w_free(struct wire *w)
-{
+static void w_free(struct wire *w) {
     free(w->buf);
     memset(w, 0, sizeof(*w));
 }
@@ -95,8 +87,7 @@ static void w_free(struct wire *w)
 /* ---- Helpers -------------------------------------------------------------------------------- */
 
 static enum bst_status unpack(const ProtobufCMessageDescriptor *d, const struct wire *w,
-                              struct bst_pballoc *a, ProtobufCMessage **m, struct bst_err *err)
-{
+                              struct bst_pballoc *a, ProtobufCMessage **m, struct bst_err *err) {
     memset(err, 0, sizeof(*err));
     return bst_pb_unpack(d, w->buf, w->len, a, m, err);
 }
@@ -104,8 +95,7 @@ static enum bst_status unpack(const ProtobufCMessageDescriptor *d, const struct 
 /* Unpacks w as d through a fresh 1 MiB allocator, expects the refusal `code` with message
  * `msg`, and checks that every byte went back to the allocator. */
 static void expect_refused(const ProtobufCMessageDescriptor *d, const struct wire *w,
-                           enum bst_status code, const char *msg)
-{
+                           enum bst_status code, const char *msg) {
     struct bst_pballoc a;
     struct bst_err err;
     ProtobufCMessage *m = (ProtobufCMessage *)&a; /* must be reset to NULL */
@@ -119,16 +109,14 @@ static void expect_refused(const ProtobufCMessageDescriptor *d, const struct wir
 }
 
 /* An error message must be plain printable ASCII: it never echoes the bytes a peer sent. */
-static void assert_printable_ascii(const char *s)
-{
+static void assert_printable_ascii(const char *s) {
     for (; *s != '\0'; s++)
         ck_assert_msg(*s >= 0x20 && *s < 0x7f, "byte 0x%02x in error message",
                       (unsigned)(unsigned char)*s);
 }
 
 /* InitializeRequest{protocol_version: "2025-06-18", client_info: {name: <name>}} */
-static void initialize_with_client_name(struct wire *w, const char *name, size_t name_len)
-{
+static void initialize_with_client_name(struct wire *w, const char *name, size_t name_len) {
     struct wire info = {0};
     w_len(&info, 1, name, name_len);
     w_str(w, 1, "2025-06-18");
@@ -158,22 +146,17 @@ static const ProtobufCFieldDescriptor two_of_fields[] = {
 static const unsigned two_fields_by_name[] = {0, 1};
 static const ProtobufCIntRange two_field_ranges[] = {{1, 0}, {0, 2}};
 
-static const ProtobufCMessageDescriptor two_of_descriptor = {
-    PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-    "test.TwoOf",
-    "TwoOf",
-    "TwoOf",
-    "test",
-    sizeof(struct two_of),
-    2,
-    two_of_fields,
-    two_fields_by_name,
-    1,
-    two_field_ranges,
-    NULL,
-    NULL,
-    NULL,
-    NULL};
+/* Every hand-built type here has exactly two fields, numbered 1 and 2. */
+#define TEST_DESCRIPTOR(cname, type, field_array)                                                  \
+    {                                                                                              \
+        .magic = PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC, .name = "test." cname, .short_name = cname, \
+        .c_name = cname, .package_name = "test", .sizeof_message = sizeof(type), .n_fields = 2,    \
+        .fields = field_array, .fields_sorted_by_name = two_fields_by_name, .n_field_ranges = 1,   \
+        .field_ranges = two_field_ranges,                                                          \
+    }
+
+static const ProtobufCMessageDescriptor two_of_descriptor =
+    TEST_DESCRIPTOR("TwoOf", struct two_of, two_of_fields);
 
 /* Graph-only types for bst_pb_is_recursive: every one has two message fields x = 1 and y = 2. */
 struct two_ptrs {
@@ -182,29 +165,15 @@ struct two_ptrs {
     void *y;
 };
 
-#define GRAPH_FIELDS(var, x_desc, y_desc)                                                         \
-    static const ProtobufCFieldDescriptor var[] = {                                               \
-        {"x", 1, PROTOBUF_C_LABEL_OPTIONAL, PROTOBUF_C_TYPE_MESSAGE, 0,                           \
-         offsetof(struct two_ptrs, x), x_desc, NULL, 0, 0, NULL, NULL},                           \
-        {"y", 2, PROTOBUF_C_LABEL_OPTIONAL, PROTOBUF_C_TYPE_MESSAGE, 0,                           \
-         offsetof(struct two_ptrs, y), y_desc, NULL, 0, 0, NULL, NULL},                           \
+#define GRAPH_FIELDS(var, x_desc, y_desc)                                                          \
+    static const ProtobufCFieldDescriptor var[] = {                                                \
+        {"x", 1, PROTOBUF_C_LABEL_OPTIONAL, PROTOBUF_C_TYPE_MESSAGE, 0,                            \
+         offsetof(struct two_ptrs, x), x_desc, NULL, 0, 0, NULL, NULL},                            \
+        {"y", 2, PROTOBUF_C_LABEL_OPTIONAL, PROTOBUF_C_TYPE_MESSAGE, 0,                            \
+         offsetof(struct two_ptrs, y), y_desc, NULL, 0, 0, NULL, NULL},                            \
     }
-#define GRAPH_DESCRIPTOR(var, name, fields)                                                       \
-    static const ProtobufCMessageDescriptor var = {PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,         \
-                                                   "test." name,                                  \
-                                                   name,                                          \
-                                                   name,                                          \
-                                                   "test",                                        \
-                                                   sizeof(struct two_ptrs),                       \
-                                                   2,                                             \
-                                                   fields,                                        \
-                                                   two_fields_by_name,                            \
-                                                   1,                                             \
-                                                   two_field_ranges,                              \
-                                                   NULL,                                          \
-                                                   NULL,                                          \
-                                                   NULL,                                          \
-                                                   NULL}
+#define GRAPH_DESCRIPTOR(var, name, fields)                                                        \
+    static const ProtobufCMessageDescriptor var = TEST_DESCRIPTOR(name, struct two_ptrs, fields)
 
 /* Self: x is Self (the simplest recursive schema). */
 static const ProtobufCMessageDescriptor self_descriptor;
@@ -243,25 +212,11 @@ static const ProtobufCFieldDescriptor node_fields[] = {
     {"name", 2, PROTOBUF_C_LABEL_OPTIONAL, PROTOBUF_C_TYPE_STRING, 0, offsetof(struct node, name),
      NULL, NULL, 0, 0, NULL, NULL},
 };
-static const ProtobufCMessageDescriptor node_descriptor = {PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-                                                           "test.Node",
-                                                           "Node",
-                                                           "Node",
-                                                           "test",
-                                                           sizeof(struct node),
-                                                           2,
-                                                           node_fields,
-                                                           two_fields_by_name,
-                                                           1,
-                                                           two_field_ranges,
-                                                           NULL,
-                                                           NULL,
-                                                           NULL,
-                                                           NULL};
+static const ProtobufCMessageDescriptor node_descriptor =
+    TEST_DESCRIPTOR("Node", struct node, node_fields);
 
 /* Node{child: Node{child: ...}} nested `levels` deep counting the outermost. */
-static void nested_nodes(struct wire *w, int levels)
-{
+static void nested_nodes(struct wire *w, int levels) {
     struct wire inner = {0};
     if (levels > 1) {
         nested_nodes(&inner, levels - 1);
@@ -272,8 +227,7 @@ static void nested_nodes(struct wire *w, int levels)
 
 /* ---- Allocator ------------------------------------------------------------------------------ */
 
-START_TEST(test_pballoc_counts_used_and_peak_and_returns_to_zero)
-{
+START_TEST(test_pballoc_counts_used_and_peak_and_returns_to_zero) {
     struct bst_pballoc a;
     void *p, *q;
 
@@ -297,8 +251,7 @@ START_TEST(test_pballoc_counts_used_and_peak_and_returns_to_zero)
 }
 END_TEST
 
-START_TEST(test_pballoc_returns_aligned_blocks)
-{
+START_TEST(test_pballoc_returns_aligned_blocks) {
     struct bst_pballoc a;
     bst_pballoc_init(&a, MiB);
     for (size_t n = 0; n < 40; n++) {
@@ -311,8 +264,7 @@ START_TEST(test_pballoc_returns_aligned_blocks)
 }
 END_TEST
 
-START_TEST(test_pballoc_refuses_past_cap_and_sets_exhausted)
-{
+START_TEST(test_pballoc_refuses_past_cap_and_sets_exhausted) {
     struct bst_pballoc a;
     void *p;
 
@@ -329,8 +281,7 @@ START_TEST(test_pballoc_refuses_past_cap_and_sets_exhausted)
 }
 END_TEST
 
-START_TEST(test_pballoc_huge_sizes_do_not_wrap)
-{
+START_TEST(test_pballoc_huge_sizes_do_not_wrap) {
     struct bst_pballoc a;
     void *p;
 
@@ -350,8 +301,7 @@ END_TEST
 
 /* ---- Unpacking ------------------------------------------------------------------------------ */
 
-START_TEST(test_pb_valid_initialize_request_round_trips)
-{
+START_TEST(test_pb_valid_initialize_request_round_trips) {
     Bastion__V1__Implementation info = BASTION__V1__IMPLEMENTATION__INIT;
     Bastion__V1__InitializeRequest req = BASTION__V1__INITIALIZE_REQUEST__INIT;
     Bastion__V1__InitializeRequest *got;
@@ -370,9 +320,8 @@ START_TEST(test_pb_valid_initialize_request_round_trips)
     bastion__v1__initialize_request__pack(&req, buf);
 
     bst_pballoc_init(&a, MiB);
-    ck_assert_int_eq(bst_pb_unpack(&bastion__v1__initialize_request__descriptor, buf, n, &a, &m,
-                                   &err),
-                     BST_OK);
+    ck_assert_int_eq(
+        bst_pb_unpack(&bastion__v1__initialize_request__descriptor, buf, n, &a, &m, &err), BST_OK);
     got = (Bastion__V1__InitializeRequest *)m;
     ck_assert_str_eq(got->protocol_version, "2025-06-18");
     ck_assert_ptr_nonnull(got->client_info);
@@ -389,35 +338,32 @@ START_TEST(test_pb_valid_initialize_request_round_trips)
 }
 END_TEST
 
-START_TEST(test_pb_empty_input_is_an_empty_message)
-{
+START_TEST(test_pb_empty_input_is_an_empty_message) {
     struct bst_pballoc a;
     struct bst_err err;
     ProtobufCMessage *m = NULL;
 
     bst_pballoc_init(&a, MiB);
-    ck_assert_int_eq(bst_pb_unpack(&grpc__health__v1__health_check_request__descriptor, NULL, 0,
-                                   &a, &m, &err),
-                     BST_OK);
+    ck_assert_int_eq(
+        bst_pb_unpack(&grpc__health__v1__health_check_request__descriptor, NULL, 0, &a, &m, &err),
+        BST_OK);
     ck_assert_ptr_null(((Grpc__Health__V1__HealthCheckRequest *)m)->service);
     bst_pb_free(m, &a);
     ck_assert_uint_eq(a.used, 0);
 }
 END_TEST
 
-START_TEST(test_pb_unknown_field_is_refused_with_its_number)
-{
+START_TEST(test_pb_unknown_field_is_refused_with_its_number) {
     struct wire w = {0};
     w_str(&w, 1, "grpc.health.v1.Health");
     w_uint(&w, 99, 1);
-    expect_refused(&grpc__health__v1__health_check_request__descriptor, &w,
-                   BST_INVALID_ARGUMENT, "unknown field number 99");
+    expect_refused(&grpc__health__v1__health_check_request__descriptor, &w, BST_INVALID_ARGUMENT,
+                   "unknown field number 99");
     w_free(&w);
 }
 END_TEST
 
-START_TEST(test_pb_unknown_field_in_sub_message_is_refused_with_its_path)
-{
+START_TEST(test_pb_unknown_field_in_sub_message_is_refused_with_its_path) {
     struct wire w = {0}, info = {0};
     w_str(&info, 1, "agent");
     w_tag(&info, 7, WT_32BIT);
@@ -430,8 +376,7 @@ START_TEST(test_pb_unknown_field_in_sub_message_is_refused_with_its_path)
 }
 END_TEST
 
-START_TEST(test_pb_unknown_field_in_oneof_member_is_refused_with_its_path)
-{
+START_TEST(test_pb_unknown_field_in_oneof_member_is_refused_with_its_path) {
     struct wire w = {0}, args = {0};
     w_str(&args, 1, "default");
     w_str(&args, 5, "x");
@@ -443,8 +388,7 @@ START_TEST(test_pb_unknown_field_in_oneof_member_is_refused_with_its_path)
 }
 END_TEST
 
-START_TEST(test_pb_invalid_utf8_is_refused_with_its_path)
-{
+START_TEST(test_pb_invalid_utf8_is_refused_with_its_path) {
     static const struct {
         const char *what;
         const char *bytes;
@@ -481,8 +425,7 @@ START_TEST(test_pb_invalid_utf8_is_refused_with_its_path)
 }
 END_TEST
 
-START_TEST(test_pb_invalid_utf8_in_top_level_and_oneof_fields_names_them)
-{
+START_TEST(test_pb_invalid_utf8_in_top_level_and_oneof_fields_names_them) {
     struct wire w = {0}, args = {0};
 
     w_str(&w, 1, "list\xC3");
@@ -499,8 +442,7 @@ START_TEST(test_pb_invalid_utf8_in_top_level_and_oneof_fields_names_them)
 }
 END_TEST
 
-START_TEST(test_pb_invalid_utf8_in_repeated_element_names_its_index)
-{
+START_TEST(test_pb_invalid_utf8_in_repeated_element_names_its_index) {
     struct wire w = {0};
     for (int i = 0; i < 5; i++) {
         struct wire tool = {0};
@@ -519,8 +461,7 @@ START_TEST(test_pb_invalid_utf8_in_repeated_element_names_its_index)
 }
 END_TEST
 
-START_TEST(test_pb_embedded_nul_in_string_is_refused)
-{
+START_TEST(test_pb_embedded_nul_in_string_is_refused) {
     struct wire w = {0};
 
     initialize_with_client_name(&w, "admin\0evil", 10);
@@ -536,8 +477,7 @@ START_TEST(test_pb_embedded_nul_in_string_is_refused)
 }
 END_TEST
 
-START_TEST(test_pb_empty_string_is_accepted)
-{
+START_TEST(test_pb_empty_string_is_accepted) {
     struct wire w = {0};
     struct bst_pballoc a;
     struct bst_err err;
@@ -554,8 +494,7 @@ START_TEST(test_pb_empty_string_is_accepted)
 }
 END_TEST
 
-START_TEST(test_pb_undeclared_enum_value_is_refused)
-{
+START_TEST(test_pb_undeclared_enum_value_is_refused) {
     struct wire w = {0}, principal = {0};
 
     /* WhoAmIResponse{principal: Principal{mechanism: 99}} = 0a 02 10 63 */
@@ -584,8 +523,7 @@ START_TEST(test_pb_undeclared_enum_value_is_refused)
 }
 END_TEST
 
-START_TEST(test_pb_declared_enum_values_are_accepted)
-{
+START_TEST(test_pb_declared_enum_values_are_accepted) {
     for (uint64_t v = 0; v <= 3; v++) {
         struct wire w = {0}, principal = {0};
         struct bst_pballoc a;
@@ -604,8 +542,7 @@ START_TEST(test_pb_declared_enum_values_are_accepted)
 }
 END_TEST
 
-START_TEST(test_pb_wrong_wire_type_is_refused)
-{
+START_TEST(test_pb_wrong_wire_type_is_refused) {
     struct wire w = {0};
 
     w_uint(&w, 1, 7); /* protocol_version is a string */
@@ -626,12 +563,10 @@ START_TEST(test_pb_wrong_wire_type_is_refused)
 }
 END_TEST
 
-START_TEST(test_pb_eleven_byte_varint_is_refused)
-{
-    static const uint8_t ten[] = {0x18, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-                                  0xFF, 0xFF, 0xFF, 0xFF, 0x01};
-    static const uint8_t eleven[] = {0x18, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-                                     0xFF, 0xFF, 0xFF, 0x80, 0x01};
+START_TEST(test_pb_eleven_byte_varint_is_refused) {
+    static const uint8_t ten[] = {0x18, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01};
+    static const uint8_t eleven[] = {0x18, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                                     0xFF, 0xFF, 0xFF, 0xFF, 0x80, 0x01};
     struct wire w = {0};
     struct bst_pballoc a;
     struct bst_err err;
@@ -639,8 +574,8 @@ START_TEST(test_pb_eleven_byte_varint_is_refused)
 
     /* Ten bytes is the longest legal varint: accepted (ttl_seconds keeps the low 32 bits). */
     bst_pballoc_init(&a, MiB);
-    ck_assert_int_eq(bst_pb_unpack(&bastion__v1__issue_token_request__descriptor, ten,
-                                   sizeof(ten), &a, &m, &err),
+    ck_assert_int_eq(bst_pb_unpack(&bastion__v1__issue_token_request__descriptor, ten, sizeof(ten),
+                                   &a, &m, &err),
                      BST_OK);
     ck_assert_uint_eq(((Bastion__V1__IssueTokenRequest *)m)->ttl_seconds, UINT32_MAX);
     bst_pb_free(m, &a);
@@ -652,8 +587,7 @@ START_TEST(test_pb_eleven_byte_varint_is_refused)
 }
 END_TEST
 
-START_TEST(test_pb_length_past_end_of_buffer_is_refused)
-{
+START_TEST(test_pb_length_past_end_of_buffer_is_refused) {
     struct wire w = {0};
 
     w_tag(&w, 1, WT_LEN);
@@ -689,16 +623,14 @@ END_TEST
 
 /* 2-byte unknown fields: tag 15 varint, value 0. protobuf-c keeps each as a ScannedMember, a
  * ProtobufCMessageUnknownField and a separately allocated copy of its one data byte. */
-static void fill_unknown_fields(uint8_t *buf, size_t len)
-{
+static void fill_unknown_fields(uint8_t *buf, size_t len) {
     for (size_t i = 0; i + 1 < len; i += 2) {
         buf[i] = (15 << 3) | WT_VARINT;
         buf[i + 1] = 0;
     }
 }
 
-START_TEST(test_pb_unknown_field_amplification_is_unpacked_at_full_cost_without_a_cap)
-{
+START_TEST(test_pb_unknown_field_amplification_is_unpacked_at_full_cost_without_a_cap) {
     /* The baseline the next test relies on: 64 KiB of unknown fields cost protobuf-c more than
      * 20 times their size (they are refused only after unpacking). */
     const size_t len = 64 * 1024;
@@ -710,9 +642,9 @@ START_TEST(test_pb_unknown_field_amplification_is_unpacked_at_full_cost_without_
     ck_assert_ptr_nonnull(buf);
     fill_unknown_fields(buf, len);
     bst_pballoc_init(&a, SIZE_MAX);
-    ck_assert_int_eq(bst_pb_unpack(&bastion__v1__initialize_request__descriptor, buf, len, &a,
-                                   &m, &err),
-                     BST_INVALID_ARGUMENT);
+    ck_assert_int_eq(
+        bst_pb_unpack(&bastion__v1__initialize_request__descriptor, buf, len, &a, &m, &err),
+        BST_INVALID_ARGUMENT);
     ck_assert_str_eq(err.msg, "unknown field number 15");
     ck_assert_uint_gt(a.peak, 20 * len);
     ck_assert_uint_eq(a.used, 0);
@@ -720,8 +652,7 @@ START_TEST(test_pb_unknown_field_amplification_is_unpacked_at_full_cost_without_
 }
 END_TEST
 
-static long vm_kib(const char *key)
-{
+static long vm_kib(const char *key) {
     char line[256];
     long v = -1;
     FILE *f = fopen("/proc/self/status", "r");
@@ -734,8 +665,7 @@ static long vm_kib(const char *key)
     return v;
 }
 
-START_TEST(test_pb_unknown_field_amplification_stops_at_the_budget)
-{
+START_TEST(test_pb_unknown_field_amplification_stops_at_the_budget) {
     const size_t len = 4 * MiB, cap = 16 * MiB;
     uint8_t *buf = malloc(len);
     struct bst_pballoc a;
@@ -747,9 +677,9 @@ START_TEST(test_pb_unknown_field_amplification_stops_at_the_budget)
     fill_unknown_fields(buf, len);
     rss_before = vm_kib("VmRSS:");
     bst_pballoc_init(&a, cap);
-    ck_assert_int_eq(bst_pb_unpack(&bastion__v1__initialize_request__descriptor, buf, len, &a,
-                                   &m, &err),
-                     BST_RESOURCE_EXHAUSTED);
+    ck_assert_int_eq(
+        bst_pb_unpack(&bastion__v1__initialize_request__descriptor, buf, len, &a, &m, &err),
+        BST_RESOURCE_EXHAUSTED);
     hwm_after = vm_kib("VmHWM:");
     ck_assert_int_eq(err.code, BST_RESOURCE_EXHAUSTED);
     ck_assert_ptr_null(m);
@@ -764,16 +694,14 @@ START_TEST(test_pb_unknown_field_amplification_stops_at_the_budget)
 }
 END_TEST
 
-START_TEST(test_pb_budget_refusal_is_not_confused_with_an_earlier_one)
-{
+START_TEST(test_pb_budget_refusal_is_not_confused_with_an_earlier_one) {
     struct wire w = {0};
     struct bst_pballoc a;
     struct bst_err err;
     ProtobufCMessage *m = NULL;
 
     bst_pballoc_init(&a, 128); /* room for the top message, not for its client_info too */
-    initialize_with_client_name(&w, "a name that is long enough to pass a small budget......",
-                                55);
+    initialize_with_client_name(&w, "a name that is long enough to pass a small budget......", 55);
     ck_assert_int_eq(unpack(&bastion__v1__initialize_request__descriptor, &w, &a, &m, &err),
                      BST_RESOURCE_EXHAUSTED);
     ck_assert_int_eq(a.exhausted, 1);
@@ -788,14 +716,12 @@ START_TEST(test_pb_budget_refusal_is_not_confused_with_an_earlier_one)
 }
 END_TEST
 
-static void repeated_tools(struct wire *w, int n)
-{
+static void repeated_tools(struct wire *w, int n) {
     for (int i = 0; i < n; i++)
         w_raw(w, "\x0a\x00", 2); /* tools: an empty Tool */
 }
 
-START_TEST(test_pb_repeated_field_over_the_limit_is_refused)
-{
+START_TEST(test_pb_repeated_field_over_the_limit_is_refused) {
     struct wire w = {0};
     struct bst_pballoc a;
     struct bst_err err;
@@ -819,8 +745,7 @@ START_TEST(test_pb_repeated_field_over_the_limit_is_refused)
 }
 END_TEST
 
-START_TEST(test_pb_repeated_field_at_the_limit_is_accepted)
-{
+START_TEST(test_pb_repeated_field_at_the_limit_is_accepted) {
     struct wire w = {0};
     struct bst_pballoc a;
     struct bst_err err;
@@ -837,8 +762,7 @@ START_TEST(test_pb_repeated_field_at_the_limit_is_accepted)
 }
 END_TEST
 
-START_TEST(test_pb_oneof_last_member_on_the_wire_wins)
-{
+START_TEST(test_pb_oneof_last_member_on_the_wire_wins) {
     struct wire w = {0}, impl = {0};
     struct bst_pballoc a;
     struct bst_err err;
@@ -887,8 +811,7 @@ START_TEST(test_pb_oneof_last_member_on_the_wire_wins)
 }
 END_TEST
 
-START_TEST(test_pb_nesting_deeper_than_the_limit_is_refused)
-{
+START_TEST(test_pb_nesting_deeper_than_the_limit_is_refused) {
     struct wire w = {0};
     struct bst_pballoc a;
     struct bst_err err;
@@ -914,8 +837,7 @@ END_TEST
 
 /* ---- Validating messages built in code ------------------------------------------------------- */
 
-START_TEST(test_pb_validate_checks_messages_built_in_code)
-{
+START_TEST(test_pb_validate_checks_messages_built_in_code) {
     Bastion__V1__Principal p = BASTION__V1__PRINCIPAL__INIT;
     Bastion__V1__AuditRecord rec = BASTION__V1__AUDIT_RECORD__INIT;
     Bastion__V1__AuditArgument arg0 = BASTION__V1__AUDIT_ARGUMENT__INIT;
@@ -955,8 +877,7 @@ START_TEST(test_pb_validate_checks_messages_built_in_code)
 }
 END_TEST
 
-START_TEST(test_pb_validate_refuses_nesting_built_in_code)
-{
+START_TEST(test_pb_validate_refuses_nesting_built_in_code) {
     struct node nodes[BST_PB_MAX_DEPTH + 1];
     struct bst_err err;
 
@@ -973,8 +894,7 @@ END_TEST
 
 /* ---- Schema recursion ----------------------------------------------------------------------- */
 
-START_TEST(test_pb_no_message_type_we_serve_is_recursive)
-{
+START_TEST(test_pb_no_message_type_we_serve_is_recursive) {
     static const ProtobufCMessageDescriptor *const all[] = {
         /* mcp.proto */
         &bastion__v1__implementation__descriptor,
@@ -1020,8 +940,7 @@ START_TEST(test_pb_no_message_type_we_serve_is_recursive)
 }
 END_TEST
 
-START_TEST(test_pb_recursive_schemas_are_detected)
-{
+START_TEST(test_pb_recursive_schemas_are_detected) {
     ck_assert_int_eq(bst_pb_is_recursive(&self_descriptor), 1);
     ck_assert_int_eq(bst_pb_is_recursive(&node_descriptor), 1);
     ck_assert_int_eq(bst_pb_is_recursive(&ping_descriptor), 1);
@@ -1035,8 +954,7 @@ END_TEST
 
 /* ---- UTF-8 ---------------------------------------------------------------------------------- */
 
-START_TEST(test_utf8_valid_accepts_every_boundary_of_the_encoding)
-{
+START_TEST(test_utf8_valid_accepts_every_boundary_of_the_encoding) {
     static const char *const ok[] = {
         "",
         "plain ascii",
@@ -1056,13 +974,25 @@ START_TEST(test_utf8_valid_accepts_every_boundary_of_the_encoding)
 }
 END_TEST
 
-START_TEST(test_utf8_valid_refuses_overlongs_surrogates_and_truncation)
-{
+START_TEST(test_utf8_valid_refuses_overlongs_surrogates_and_truncation) {
     static const char *const bad[] = {
-        "\x80",         "\xBF",         "\xC0\x80",         "\xC1\xBF",         "\xE0\x9F\xBF",
-        "\xED\xA0\x80", "\xED\xBF\xBF", "\xF0\x8F\xBF\xBF", "\xF4\x90\x80\x80", "\xF5\x80\x80\x80",
-        "\xFE",         "\xFF",         "\xC2",             "\xE2\x82",         "\xF0\x9F\xA4",
-        "\xC2\x41",     "\xE2\x28\xA1",
+        "\x80",
+        "\xBF",
+        "\xC0\x80",
+        "\xC1\xBF",
+        "\xE0\x9F\xBF",
+        "\xED\xA0\x80",
+        "\xED\xBF\xBF",
+        "\xF0\x8F\xBF\xBF",
+        "\xF4\x90\x80\x80",
+        "\xF5\x80\x80\x80",
+        "\xFE",
+        "\xFF",
+        "\xC2",
+        "\xE2\x82",
+        "\xF0\x9F\xA4",
+        "\xC2\x41",
+        "\xE2\x28\xA1",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_msg(!bst_utf8_valid(bad[i], strlen(bad[i])), "case %zu accepted", i);
@@ -1072,8 +1002,7 @@ START_TEST(test_utf8_valid_refuses_overlongs_surrogates_and_truncation)
 }
 END_TEST
 
-static void expect_sanitized(const char *src, size_t srclen, size_t dstlen, const char *want)
-{
+static void expect_sanitized(const char *src, size_t srclen, size_t dstlen, const char *want) {
     char dst[64];
     size_t n;
 
@@ -1086,15 +1015,16 @@ static void expect_sanitized(const char *src, size_t srclen, size_t dstlen, cons
         ck_assert_int_eq(dst[dstlen], 'X'); /* nothing written past dstlen */
 }
 
-START_TEST(test_text_sanitize_replaces_controls_with_question_marks)
-{
+START_TEST(test_text_sanitize_replaces_controls_with_question_marks) {
     expect_sanitized("a\tb\nc\rd", 7, 64, "a?b?c?d");
     expect_sanitized("nul\0here", 8, 64, "nul?here");
     expect_sanitized("\x1b[31mred\x1b[0m", 12, 64, "?[31mred?[0m");
     expect_sanitized("\x1b]0;title\x07", 10, 64, "?]0;title?");
     expect_sanitized("del\x7f", 4, 64, "del?");
     /* C1 controls, encoded as UTF-8: NEL and CSI (a terminal treats CSI as ESC [). */
-    expect_sanitized("x\xC2\x85y\xC2\x9B" "2J", 8, 64, "x?y?2J");
+    expect_sanitized("x\xC2\x85y\xC2\x9B"
+                     "2J",
+                     8, 64, "x?y?2J");
     /* U+00A0, just past the C1 range, is printable. */
     expect_sanitized("\xC2\xA0", 2, 64, "\xC2\xA0");
     expect_sanitized("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\xA4\x96", 14, 64,
@@ -1102,17 +1032,18 @@ START_TEST(test_text_sanitize_replaces_controls_with_question_marks)
 }
 END_TEST
 
-START_TEST(test_text_sanitize_replaces_invalid_utf8_with_replacement_character)
-{
+START_TEST(test_text_sanitize_replaces_invalid_utf8_with_replacement_character) {
     expect_sanitized("a\xFF"
                      "b",
-                     3, 64, "a\xEF\xBF\xBD"
-                            "b");
+                     3, 64,
+                     "a\xEF\xBF\xBD"
+                     "b");
     /* A truncated sequence is one replacement; the byte that cut it is kept. */
     expect_sanitized("\xE2\x82"
                      "A",
-                     3, 64, "\xEF\xBF\xBD"
-                            "A");
+                     3, 64,
+                     "\xEF\xBF\xBD"
+                     "A");
     /* An overlong and a surrogate: each byte that cannot start a valid prefix is one U+FFFD. */
     expect_sanitized("\xC0\xAF", 2, 64, "\xEF\xBF\xBD\xEF\xBF\xBD");
     expect_sanitized("\xED\xA0\x80", 3, 64, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
@@ -1121,8 +1052,7 @@ START_TEST(test_text_sanitize_replaces_invalid_utf8_with_replacement_character)
 }
 END_TEST
 
-START_TEST(test_text_sanitize_never_cuts_a_character_at_the_end)
-{
+START_TEST(test_text_sanitize_never_cuts_a_character_at_the_end) {
     /* "ab€": € is 3 bytes. With dstlen 5 there is room for 4 bytes: "ab" and not half a €. */
     expect_sanitized("ab\xE2\x82\xAC", 5, 5, "ab");
     expect_sanitized("ab\xE2\x82\xAC", 5, 6, "ab\xE2\x82\xAC");
@@ -1135,16 +1065,14 @@ START_TEST(test_text_sanitize_never_cuts_a_character_at_the_end)
 }
 END_TEST
 
-START_TEST(test_text_sanitize_with_no_room_writes_nothing)
-{
+START_TEST(test_text_sanitize_with_no_room_writes_nothing) {
     char dst[1] = {'X'};
     ck_assert_uint_eq(bst_text_sanitize(dst, 0, "abc", 3), 0);
     ck_assert_int_eq(dst[0], 'X');
 }
 END_TEST
 
-START_TEST(test_text_sanitize_output_is_always_printable_utf8)
-{
+START_TEST(test_text_sanitize_output_is_always_printable_utf8) {
     /* Every byte value, alone and after a lead byte of each length. */
     char src[3], dst[16];
     for (unsigned lead = 0; lead < 4; lead++) {
@@ -1167,8 +1095,7 @@ START_TEST(test_text_sanitize_output_is_always_printable_utf8)
 }
 END_TEST
 
-static Suite *pbcheck_suite(void)
-{
+static Suite *pbcheck_suite(void) {
     Suite *s = suite_create("pbcheck");
     TCase *tc = tcase_create("allocator");
     tcase_add_test(tc, test_pballoc_counts_used_and_peak_and_returns_to_zero);
@@ -1222,8 +1149,7 @@ static Suite *pbcheck_suite(void)
     return s;
 }
 
-int main(void)
-{
+int main(void) {
     SRunner *sr = srunner_create(pbcheck_suite());
     int failed;
 
