@@ -313,12 +313,24 @@ def test_server_is_alive_after_all_calls():
     assert srv.alive()
 
 
+def run(tests):
+    """harness.run_tests, but returning its exit code so that the server is stopped (and its
+    exit code checked) before this process exits; the server log is shown when a test failed."""
+    try:
+        harness.run_tests(tests)
+    except SystemExit as e:
+        if e.code:
+            sys.stderr.write("--- bastiond log ---\n%s\n" % srv.logs()[-6000:])
+        return e.code
+    return 0
+
+
 def main():
     global srv, msgs
     msgs = harness.Messages()
     with harness.Server() as s:
         srv = s
-        harness.run_tests([
+        code = run([
             test_ping_succeeds,
             test_initialize_echoes_a_supported_protocol_version,
             test_initialize_offers_the_latest_version_for_an_unknown_one,
@@ -345,6 +357,7 @@ def main():
             test_deadline_is_honoured,
             test_server_is_alive_after_all_calls,
         ])
+    sys.exit(code)
 
 
 if __name__ == "__main__":
