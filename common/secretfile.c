@@ -64,7 +64,7 @@ static enum bst_status open_checked(const char *path, int *fd_out, struct stat *
 enum bst_status bst_secret_read(const char *path, struct bst_secret *out, struct bst_err *err)
 {
     struct stat st;
-    int fd;
+    int fd = -1;
     enum bst_status rv;
 
     out->data = NULL;
@@ -103,7 +103,7 @@ enum bst_status bst_file_read(const char *path, size_t max, char **out, size_t *
                               struct bst_err *err)
 {
     struct stat st;
-    int fd;
+    int fd = -1;
     enum bst_status rv;
     unsigned char *buf = NULL;
 

@@ -1,6 +1,6 @@
 /* The bastiond configuration table and loader. */
 #include "config.h"
-#include "yaml.h"
+#include "strict_yaml.h"
 
 #include <stddef.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * tree's invariants (scalar keys, unique keys, no NUL in scalars, positions from 1), runs every
  * typed reader on every scalar and decodes the root through a small field table that uses every
  * field type. Anything that breaks an invariant aborts, which the fuzzer reports. */
-#include "yaml.h"
+#include "strict_yaml.h"
 
 #include <stddef.h>
 #include <stdint.h>

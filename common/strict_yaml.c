@@ -1,4 +1,4 @@
-/* The strict YAML reader (see yaml.h): libyaml events in, a small tree with positions out, and
+/* The strict YAML reader (see strict_yaml.h): libyaml events in, a small tree with positions out, and
  * the table-driven decoder that maps a mapping onto a C struct.
  *
  * Everything hostile is refused while streaming events, before anything large is built: the
@@ -6,12 +6,10 @@
  * aliases, tags, depth, node count and scalar size. Duplicate keys are found when a mapping
  * closes, by sorting its keys once (O(n log n) whatever the keys are, so crafted keys cannot
  * make it quadratic the way they could a hash table with a fixed hash). */
-#include "yaml.h"
+#include "strict_yaml.h"
 #include "secretfile.h"
 
-/* common/ is on the include path and holds this module's own yaml.h, so <yaml.h> would find it
- * again instead of libyaml's header. Reach libyaml's through its include directory instead. */
-#include <../include/yaml.h>
+#include <yaml.h>
 
 #include <inttypes.h>
 #include <limits.h>

@@ -10,8 +10,8 @@
  * The result is a small immutable tree with positions. bst_yaml_decode() maps a mapping node
  * onto a C struct through a field table (name, type, bounds, default), refusing unknown keys,
  * wrong types and out-of-range values, so every config file is read the same way. */
-#ifndef BASTION_COMMON_YAML_H
-#define BASTION_COMMON_YAML_H
+#ifndef BASTION_COMMON_STRICT_YAML_H
+#define BASTION_COMMON_STRICT_YAML_H
 
 #include "status.h"
 

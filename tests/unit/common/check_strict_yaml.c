@@ -1,8 +1,8 @@
-/* Unit tests for common/yaml.c: hostile documents are refused quickly and with the right
+/* Unit tests for common/strict_yaml.c: hostile documents are refused quickly and with the right
  * position, the typed readers refuse YAML 1.1 ambiguities, and the table-driven decoder applies
  * defaults, bounds and units. Every test runs in its own process (Check's fork mode), so the
  * sanitizer build reports a leak in any of them. */
-#include "yaml.h"
+#include "strict_yaml.h"
 
 #include <check.h>
 #include <fcntl.h>
