@@ -23,7 +23,8 @@ static const struct bst_field tls_fields[] = {
     F("client_ca", BST_F_STRING, tls_client_ca, 0, 0, "",
       "CA bundle that client certificates must chain to; required unless client_auth is none."),
     F("crl", BST_F_STRING, tls_crl, 0, 0, "",
-      "Certificate revocation list(s) of the client CA (PEM); empty disables CRL checks."),
+      "Certificate revocation list(s) of the client CA (PEM); leave the key out to disable CRL "
+      "checks (a warning is logged)."),
     {"client_auth", BST_F_ENUM, offsetof(struct config, tls_client_auth), 0, 0, "require",
      client_auth_names, NULL, 0,
      "require: every connection presents a valid client certificate; optional: verified when "

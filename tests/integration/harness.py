@@ -65,9 +65,10 @@ class Server:
             "  cert: %s" % os.path.join(d, "server.crt"),
             "  key: %s" % os.path.join(d, "server.key"),
             "  client_ca: %s" % os.path.join(d, "ca.crt"),
-            "  crl: %s" % (os.path.join(d, "ca.crl") if crl else '""'),
             "  client_auth: %s" % client_auth,
         ]
+        if crl:
+            lines.append("  crl: %s" % os.path.join(d, "ca.crl"))
         if limits:
             lines.append("limits:")
             for k, v in limits.items():
