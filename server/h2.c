@@ -71,6 +71,7 @@ struct stream {
 
     /* Response. */
     int responded;
+    int rst_after_response; /* a complete response went out before the request ended */
     int64_t responded_ns;
     unsigned char *out;
     size_t out_len, out_off;
@@ -221,8 +222,7 @@ static void stream_http_error(struct stream *s, const char *status)
     s->responded = 1;
     s->responded_ns = bst_mono_ns();
     nghttp2_submit_response(s->conn->session, s->id, nva, 2, NULL);
-    if (!s->remote_closed)
-        reset_stream(s, NGHTTP2_NO_ERROR);
+    s->rst_after_response = 1;
 }
 
 static void stream_respond(struct stream *s, enum bst_status status, const char *message,
@@ -271,9 +271,7 @@ static void stream_respond(struct stream *s, enum bst_status status, const char 
             n--;
         nghttp2_submit_response(c->session, s->id, nva, n, NULL);
         s->trailers_sent = 1;
-        /* The client may still be sending: ask it to stop, without error (RFC 9113 §8.1). */
-        if (!s->remote_closed)
-            reset_stream(s, NGHTTP2_NO_ERROR);
+        s->rst_after_response = 1; /* see on_frame_send */
     }
 }
 
@@ -423,6 +421,12 @@ static void on_request_end(struct conn *c, struct stream *s)
     (void)c;
     if (call == NULL || call->finished || s->body_failed)
         return;
+    /* A deadline that passed before the request was complete (grpc-timeout 1n, or a body that
+     * trickled in) ends the call here: its timer may not have had a turn of the loop yet. */
+    if (call->deadline_mono_ns != 0 && bst_mono_ns() >= call->deadline_mono_ns) {
+        stream_fail(s, BST_DEADLINE_EXCEEDED, "deadline exceeded");
+        return;
+    }
     if (grpc_reader_finish(&s->reader, &err) != BST_OK) {
         stream_fail(s, err.code, err.msg);
         return;
@@ -659,11 +663,20 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
 static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
     struct conn *c = user_data;
-    (void)session;
     if (frame->hd.type == NGHTTP2_DATA)
         c->data_frames_sent++;
     if (frame->hd.type == NGHTTP2_RST_STREAM && frame->rst_stream.error_code != NGHTTP2_NO_ERROR)
         glitch(c, "server-side stream resets");
+    if (frame->hd.type == NGHTTP2_HEADERS && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        struct stream *s = stream_find(c, frame->hd.stream_id);
+        /* A complete response went out while the client may still be sending: ask it to stop,
+         * without error (RFC 9113 §8.1). Only now, after the response: a RST_STREAM queued
+         * beside it marks the stream closing, and nghttp2 then drops the response HEADERS, so
+         * the client would see a bare RST_STREAM(NO_ERROR) instead of the status. */
+        if (s != NULL && s->rst_after_response &&
+            nghttp2_session_get_stream_remote_close(session, s->id) == 0)
+            reset_stream(s, NGHTTP2_NO_ERROR);
+    }
     return 0;
 }
 
@@ -865,9 +878,25 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     }
     for (s = c->streams; s != NULL; s = next) {
         next = s->next;
-        if (!s->remote_closed && !s->responded &&
+        if (!s->remote_closed && !s->responded && !s->headers_done &&
             now - s->opened_ns > cfg->header_timeout_ms * BST_NS_PER_MS) {
-            /* Headers or body never completed (slowloris). */
+            /* The header block itself never completed (slowloris). Until it does, nghttp2
+             * parses no other frame of this connection, so the whole connection is stuck:
+             * reset the stream and end the connection. Nothing else answers this stream;
+             * marking it responded puts the reset under the write timeout below. */
+            s->responded = 1;
+            s->responded_ns = now;
+            reset_stream(s, NGHTTP2_CANCEL);
+            if (!c->closing) {
+                bst_log(BST_LOG_INFO, "header_timeout", "peer", c->peer, NULL);
+                nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
+                                      nghttp2_session_get_last_proc_stream_id(c->session),
+                                      NGHTTP2_NO_ERROR, (const uint8_t *)"header timeout", 14);
+                c->closing = 1;
+            }
+        } else if (!s->remote_closed && !s->responded &&
+                   now - s->opened_ns > cfg->header_timeout_ms * BST_NS_PER_MS) {
+            /* The body never completed (slow body). */
             stream_fail(s, BST_DEADLINE_EXCEEDED, "request not received in time");
         } else if (s->responded && now - s->responded_ns > cfg->write_timeout_ms * BST_NS_PER_MS) {
             /* The peer does not open its flow-control window for our response. */

@@ -307,6 +307,27 @@ def test_deadline_is_honoured():
         ping(ch, timeout=5)
 
 
+def test_unknown_method_is_unimplemented():
+    # grpcio sends the headers before the body: the server answers from the headers alone, and
+    # that answer must reach the client intact.
+    with channel() as ch:
+        e = expect_code(grpc.StatusCode.UNIMPLEMENTED, harness.unary, ch, msgs,
+                        "/bastion.v1.Mcp/Nope", msgs["bastion.v1.PingRequest"](),
+                        "bastion.v1.PingResponse")
+        assert "unknown method" in e.details(), e.details()
+        ping(ch)
+
+
+def test_message_over_the_limit_is_resource_exhausted():
+    # 5 MiB against the default limit of 4 MiB: refused from the length prefix, before the body.
+    with channel() as ch:
+        e = expect_code(grpc.StatusCode.RESOURCE_EXHAUSTED, call, ch, "Initialize",
+                        "bastion.v1.InitializeRequest", "bastion.v1.InitializeResponse",
+                        protocol_version="x" * (5 << 20))
+        assert "limit" in e.details(), e.details()
+        ping(ch)
+
+
 def test_server_is_alive_after_all_calls():
     with channel() as ch:
         ping(ch)
@@ -355,6 +376,8 @@ def main():
             test_health_check_unknown_service_is_not_found,
             test_hundred_concurrent_calls_on_one_channel_succeed,
             test_deadline_is_honoured,
+            test_unknown_method_is_unimplemented,
+            test_message_over_the_limit_is_resource_exhausted,
             test_server_is_alive_after_all_calls,
         ])
     sys.exit(code)
