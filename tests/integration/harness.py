@@ -20,6 +20,14 @@ SRC = os.environ.get("BASTION_SRC") or os.path.abspath(
 BUILD = os.environ.get("BASTION_BUILD") or os.path.join(SRC, "build")
 BASTIOND = os.path.join(BUILD, "bin", "bastiond")
 
+# In the ASan+UBSan build (make test-sanitize) memory figures are not ours to judge: ASan keeps
+# freed memory in a quarantine (256 MiB by default) and adds redzones and shadow memory, so RSS
+# growth says nothing about the server's own bounds. Tests that measure memory report the figure
+# and skip only that assertion there; everything else they check still runs.
+SANITIZED = os.environ.get("BASTION_SANITIZED") == "1"
+SANITIZED_WHY = ("ASan build: its quarantine and shadow memory dominate RSS, so memory bounds "
+                 "are asserted only in the normal build")
+
 _certs_dir = None
 
 

@@ -291,6 +291,9 @@ def assert_rss(srv, case, before_kib, bound_kib):
     growth = after - before_kib
     figure(case, "RSS %d -> %d KiB (growth %d KiB, bound %d KiB)"
            % (before_kib, after, growth, bound_kib))
+    if harness.SANITIZED:
+        print("skip memory bound for %s: %s" % (case, harness.SANITIZED_WHY), flush=True)
+        return growth
     assert growth < bound_kib, "%s: RSS grew by %d KiB (bound %d KiB)" % (case, growth,
                                                                           bound_kib)
     return growth
@@ -731,7 +734,9 @@ def test_peer_never_reads():
         if stalled_at is not None and not cut_while_sending:
             assert took < 3, "cut %.2fs after our last write; write_timeout is 1s" % took
             assert why == "write_timeout", why
-        assert mid_rss - before < 24 * 1024, "RSS grew by %d KiB while stuck" % (mid_rss - before)
+        if not harness.SANITIZED:
+            assert mid_rss - before < 24 * 1024, \
+                "RSS grew by %d KiB while stuck" % (mid_rss - before)
         assert_rss(srv, case, before, 24 * 1024)
         assert_healthy(srv, case)
 
