@@ -40,8 +40,7 @@ static enum bst_status san_uri(X509 *cert, char **out, struct bst_err *err)
     }
     if (n_uri > 1) {
         rv = bst_errf(err, BST_UNAUTHENTICATED,
-                      "client certificate has %d URI SANs; exactly one may name the caller",
-                      n_uri);
+                      "client certificate has %d URI SANs; exactly one may name the caller", n_uri);
     } else if (n_uri == 1) {
         if (!identity_ok(ASN1_STRING_get0_data(uri), ASN1_STRING_length(uri))) {
             rv = bst_errf(err, BST_UNAUTHENTICATED,

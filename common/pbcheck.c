@@ -19,11 +19,13 @@ struct blk {
 
 #define BLK_MAGIC ((uintptr_t)0x5b3c9d2e71a4f086ULL)
 
-static uintptr_t blk_tag(const struct bst_pballoc *a) {
+static uintptr_t blk_tag(const struct bst_pballoc *a)
+{
     return (uintptr_t)a ^ BLK_MAGIC;
 }
 
-static void *pballoc_alloc(void *data, size_t size) {
+static void *pballoc_alloc(void *data, size_t size)
+{
     struct bst_pballoc *a = data;
     size_t room = a->cap > a->used ? a->cap - a->used : 0;
     struct blk *b;
@@ -46,7 +48,8 @@ static void *pballoc_alloc(void *data, size_t size) {
     return b + 1;
 }
 
-static void pballoc_free(void *data, void *p) {
+static void pballoc_free(void *data, void *p)
+{
     struct bst_pballoc *a = data;
     struct blk *b;
 
@@ -60,7 +63,8 @@ static void pballoc_free(void *data, void *p) {
     free(b);
 }
 
-void bst_pballoc_init(struct bst_pballoc *a, size_t cap) {
+void bst_pballoc_init(struct bst_pballoc *a, size_t cap)
+{
     a->base.alloc = pballoc_alloc;
     a->base.free = pballoc_free;
     a->base.allocator_data = a;
@@ -76,7 +80,8 @@ void bst_pballoc_init(struct bst_pballoc *a, size_t cap) {
  * ill-formed sequence the return is its maximal valid prefix (at least 1 byte), the unit that
  * Unicode recommends replacing with a single U+FFFD. The second-byte bounds exclude overlongs
  * (E0, F0), surrogates (ED) and code points above U+10FFFF (F4). */
-static size_t utf8_next(const unsigned char *p, size_t len, uint32_t *cp, int *ok) {
+static size_t utf8_next(const unsigned char *p, size_t len, uint32_t *cp, int *ok)
+{
     unsigned char c = p[0];
     unsigned char lo = 0x80, hi = 0xBF;
     size_t need;
@@ -120,7 +125,8 @@ static size_t utf8_next(const unsigned char *p, size_t len, uint32_t *cp, int *o
     return need + 1;
 }
 
-int bst_utf8_valid(const char *s, size_t len) {
+int bst_utf8_valid(const char *s, size_t len)
+{
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
 
@@ -139,7 +145,8 @@ int bst_utf8_valid(const char *s, size_t len) {
     return 1;
 }
 
-size_t bst_text_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen) {
+size_t bst_text_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
     static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
     const unsigned char *p = (const unsigned char *)src;
     size_t i = 0, o = 0;
@@ -191,7 +198,8 @@ struct walk {
 static size_t path_push(struct walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Appends to the path and returns the previous length, to be given to path_pop(). */
-static size_t path_push(struct walk *w, const char *fmt, ...) {
+static size_t path_push(struct walk *w, const char *fmt, ...)
+{
     size_t old = w->len;
     va_list ap;
     int n;
@@ -205,7 +213,8 @@ static size_t path_push(struct walk *w, const char *fmt, ...) {
     return old;
 }
 
-static void path_pop(struct walk *w, size_t old) {
+static void path_pop(struct walk *w, size_t old)
+{
     w->len = old;
     w->path[old] = '\0';
 }
@@ -213,7 +222,8 @@ static void path_pop(struct walk *w, size_t old) {
 static enum bst_status walk_fail(struct walk *w, enum bst_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static enum bst_status walk_fail(struct walk *w, enum bst_status code, const char *fmt, ...) {
+static enum bst_status walk_fail(struct walk *w, enum bst_status code, const char *fmt, ...)
+{
     char msg[256];
     va_list ap;
 
@@ -225,8 +235,8 @@ static enum bst_status walk_fail(struct walk *w, enum bst_status code, const cha
     return bst_errf(w->err, code, "%s: %s", w->path, msg);
 }
 
-static enum bst_status walk_string(struct walk *w, const ProtobufCFieldDescriptor *f,
-                                   const char *s) {
+static enum bst_status walk_string(struct walk *w, const ProtobufCFieldDescriptor *f, const char *s)
+{
     size_t len = strlen(s);
 
     /* protobuf-c copies a wire string of n bytes into a block of n + 1 and keeps no length, so
@@ -249,7 +259,8 @@ static enum bst_status walk_message(struct walk *w, const ProtobufCMessage *m, i
 
 /* Checks one value of field f stored at p (the member itself, or one element of its array). */
 static enum bst_status walk_value(struct walk *w, const ProtobufCFieldDescriptor *f, const char *p,
-                                  int depth) {
+                                  int depth)
+{
     switch (f->type) {
     case PROTOBUF_C_TYPE_ENUM: {
         const ProtobufCEnumDescriptor *ed = f->descriptor;
@@ -276,7 +287,8 @@ static enum bst_status walk_value(struct walk *w, const ProtobufCFieldDescriptor
 }
 
 static enum bst_status walk_repeated(struct walk *w, const ProtobufCFieldDescriptor *f,
-                                     const char *base, int depth) {
+                                     const char *base, int depth)
+{
     size_t n, elt;
     const char *arr;
 
@@ -309,7 +321,8 @@ static enum bst_status walk_repeated(struct walk *w, const ProtobufCFieldDescrip
 }
 
 /* Whether a non-repeated field holds a value. Oneof members are decided by the caller. */
-static int field_present(const ProtobufCFieldDescriptor *f, const char *base) {
+static int field_present(const ProtobufCFieldDescriptor *f, const char *base)
+{
     protobuf_c_boolean has;
 
     if (f->label != PROTOBUF_C_LABEL_OPTIONAL)
@@ -320,7 +333,8 @@ static int field_present(const ProtobufCFieldDescriptor *f, const char *base) {
     return has != 0;
 }
 
-static enum bst_status walk_message(struct walk *w, const ProtobufCMessage *m, int depth) {
+static enum bst_status walk_message(struct walk *w, const ProtobufCMessage *m, int depth)
+{
     const ProtobufCMessageDescriptor *d = m->descriptor;
     const char *base = (const char *)m;
 
@@ -358,7 +372,8 @@ static enum bst_status walk_message(struct walk *w, const ProtobufCMessage *m, i
 }
 
 static enum bst_status validate(const ProtobufCMessage *m, const struct bst_pballoc *a,
-                                struct bst_err *err) {
+                                struct bst_err *err)
+{
     struct walk w;
 
     if (m == NULL)
@@ -370,12 +385,14 @@ static enum bst_status validate(const ProtobufCMessage *m, const struct bst_pbal
     return walk_message(&w, m, 1);
 }
 
-enum bst_status bst_pb_validate(const ProtobufCMessage *m, struct bst_err *err) {
+enum bst_status bst_pb_validate(const ProtobufCMessage *m, struct bst_err *err)
+{
     return validate(m, NULL, err);
 }
 
 enum bst_status bst_pb_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len,
-                              struct bst_pballoc *a, ProtobufCMessage **out, struct bst_err *err) {
+                              struct bst_pballoc *a, ProtobufCMessage **out, struct bst_err *err)
+{
     static const uint8_t empty[1];
     ProtobufCMessage *m;
     enum bst_status rv;
@@ -408,7 +425,8 @@ enum bst_status bst_pb_unpack(const ProtobufCMessageDescriptor *d, const uint8_t
     return BST_OK;
 }
 
-void bst_pb_free(ProtobufCMessage *m, struct bst_pballoc *a) {
+void bst_pb_free(ProtobufCMessage *m, struct bst_pballoc *a)
+{
     if (m != NULL)
         protobuf_c_message_free_unpacked(m, &a->base);
 }
@@ -425,7 +443,8 @@ struct rec {
     size_t n_done;
 };
 
-static int rec_visit(struct rec *r, const ProtobufCMessageDescriptor *d) {
+static int rec_visit(struct rec *r, const ProtobufCMessageDescriptor *d)
+{
     for (size_t i = 0; i < r->depth; i++)
         if (r->stack[i] == d)
             return 1;
@@ -449,7 +468,8 @@ static int rec_visit(struct rec *r, const ProtobufCMessageDescriptor *d) {
     return 0;
 }
 
-int bst_pb_is_recursive(const ProtobufCMessageDescriptor *d) {
+int bst_pb_is_recursive(const ProtobufCMessageDescriptor *d)
+{
     struct rec r;
 
     r.depth = 0;

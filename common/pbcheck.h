@@ -39,9 +39,8 @@ void bst_pballoc_init(struct bst_pballoc *a, size_t cap);
  * and freed with bst_pb_free(*out, a). Returns BST_OK; BST_RESOURCE_EXHAUSTED when the
  * allocator budget ran out; BST_INVALID_ARGUMENT for malformed wire data or a failed validation
  * (err says which field). */
-enum bst_status bst_pb_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *data,
-                              size_t len, struct bst_pballoc *a, ProtobufCMessage **out,
-                              struct bst_err *err);
+enum bst_status bst_pb_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len,
+                              struct bst_pballoc *a, ProtobufCMessage **out, struct bst_err *err);
 
 /* Frees a message unpacked by bst_pb_unpack through the same allocator. NULL is a no-op. */
 void bst_pb_free(ProtobufCMessage *m, struct bst_pballoc *a);

@@ -34,14 +34,14 @@ struct bst_principal {
     enum bst_mechanism mechanism;
     char **groups; /* n_groups entries */
     size_t n_groups;
-    char *tenant; /* NULL = no tenant confinement */
+    char *tenant;       /* NULL = no tenant confinement */
     char **permissions; /* carried permissions, n_permissions entries */
     size_t n_permissions;
     enum bst_perm_source permissions_source;
     char *permissions_issuer; /* the JWT issuer or the API key file, for audit */
     /* The client certificate (the calling workload), kept even when a token names the user. */
-    char *cert_identity;       /* the single SAN URI, else the subject CN */
-    char fingerprint[64 + 1];  /* SHA-256 of the DER certificate, lower-case hex, or "" */
+    char *cert_identity;      /* the single SAN URI, else the subject CN */
+    char fingerprint[64 + 1]; /* SHA-256 of the DER certificate, lower-case hex, or "" */
     /* A short hash of the token or the API key id: enough to correlate, never the secret. */
     char credential_id[32 + 1];
     int64_t expires_at_ns; /* wall clock; 0 = no expiry (certificates: notAfter) */

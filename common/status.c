@@ -6,10 +6,23 @@
 #include <string.h>
 
 static const char *const names[] = {
-    "OK",        "CANCELLED",         "UNKNOWN",      "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
-    "NOT_FOUND", "ALREADY_EXISTS",    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",      "INTERNAL",
-    "UNAVAILABLE", "DATA_LOSS",       "UNAUTHENTICATED",
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
 };
 
 static const char *const texts[] = {
@@ -73,7 +86,7 @@ void bst_err_prefix(struct bst_err *err, const char *fmt, ...)
     /* Truncation is intended: the message is cut to the buffer, never overflowed. */
     if (snprintf(err->msg, sizeof(err->msg), "%s: ", prefix) < (int)sizeof(err->msg)) {
         size_t used = strlen(err->msg);
-        snprintf(err->msg + used, sizeof(err->msg) - used, "%.*s", (int)(sizeof(err->msg) - used - 1),
-                 old);
+        snprintf(err->msg + used, sizeof(err->msg) - used, "%.*s",
+                 (int)(sizeof(err->msg) - used - 1), old);
     }
 }

@@ -1,5 +1,5 @@
-/* The strict YAML reader (see strict_yaml.h): libyaml events in, a small tree with positions out, and
- * the table-driven decoder that maps a mapping onto a C struct.
+/* The strict YAML reader (see strict_yaml.h): libyaml events in, a small tree with positions out,
+ * and the table-driven decoder that maps a mapping onto a C struct.
  *
  * Everything hostile is refused while streaming events, before anything large is built: the
  * whole buffer is checked for NUL bytes and UTF-8 first, then each event is checked for anchors,
@@ -52,7 +52,8 @@ struct builder {
 /* At most this many bytes of a document's text are echoed in a message. */
 #define SHOW_MAX 48
 
-void bst_yaml_limits_default(struct bst_yaml_limits *lim) {
+void bst_yaml_limits_default(struct bst_yaml_limits *lim)
+{
     lim->max_bytes = 1024 * 1024;
     lim->max_depth = 32;
     lim->max_nodes = 100000;
@@ -66,7 +67,8 @@ static enum bst_status verr_at(struct bst_err *err, enum bst_status code, const 
     __attribute__((format(printf, 6, 0)));
 
 static enum bst_status verr_at(struct bst_err *err, enum bst_status code, const char *name,
-                               int line, int col, const char *fmt, va_list ap) {
+                               int line, int col, const char *fmt, va_list ap)
+{
     int used;
 
     if (err == NULL)
@@ -89,7 +91,8 @@ static enum bst_status err_at(struct bst_err *err, enum bst_status code, const c
                               int col, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 static enum bst_status err_at(struct bst_err *err, enum bst_status code, const char *name, int line,
-                              int col, const char *fmt, ...) {
+                              int col, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     verr_at(err, code, name, line, col, fmt, ap);
@@ -99,7 +102,8 @@ static enum bst_status err_at(struct bst_err *err, enum bst_status code, const c
 
 enum bst_status bst_yaml_errf(struct bst_err *err, enum bst_status code,
                               const struct bst_yaml_doc *doc, const struct bst_yaml_node *n,
-                              const char *fmt, ...) {
+                              const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     verr_at(err, code, doc != NULL ? doc->name : NULL, n != NULL ? n->line : 0,
@@ -111,7 +115,8 @@ enum bst_status bst_yaml_errf(struct bst_err *err, enum bst_status code,
 /* Writes the reason for a refused value into why and returns BST_INVALID_ARGUMENT. */
 static enum bst_status whyf(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static enum bst_status whyf(char *why, const char *fmt, ...) {
+static enum bst_status whyf(char *why, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(why, WHY_MAX, fmt, ap);
@@ -121,7 +126,8 @@ static enum bst_status whyf(char *why, const char *fmt, ...) {
 
 /* Copies document text into buf for a message: printable ASCII only (anything else becomes '?',
  * so a message never carries control characters) and at most SHOW_MAX bytes. */
-static const char *show(const char *s, size_t len, char buf[SHOW_MAX + 4]) {
+static const char *show(const char *s, size_t len, char buf[SHOW_MAX + 4])
+{
     size_t i, n = len > SHOW_MAX ? SHOW_MAX : len;
 
     for (i = 0; i < n; i++) {
@@ -136,7 +142,8 @@ static const char *show(const char *s, size_t len, char buf[SHOW_MAX + 4]) {
     return buf;
 }
 
-static const char *kind_name(const struct bst_yaml_node *n) {
+static const char *kind_name(const struct bst_yaml_node *n)
+{
     switch (n->kind) {
     case BST_YAML_MAP:
         return "a mapping";
@@ -149,7 +156,8 @@ static const char *kind_name(const struct bst_yaml_node *n) {
 
 /* Appends "a, b, c" (the names of a NULL-terminated list, or of a field table) to buf. */
 static void list_names(char *buf, size_t size, const char *const *names,
-                       const struct bst_field *table) {
+                       const struct bst_field *table)
+{
     size_t used = 0;
     buf[0] = '\0';
     for (size_t i = 0;; i++) {
@@ -164,7 +172,8 @@ static void list_names(char *buf, size_t size, const char *const *names,
     }
 }
 
-static int clamp_int(size_t v) {
+static int clamp_int(size_t v)
+{
     return v >= (size_t)INT_MAX ? INT_MAX : (int)v;
 }
 
@@ -172,7 +181,8 @@ static int clamp_int(size_t v) {
 
 /* Returns the offset of the first byte that is NUL or not part of well-formed UTF-8 (RFC 3629:
  * no overlong forms, no surrogates, nothing above U+10FFFF, no truncated sequence), or len. */
-static size_t utf8_bad_offset(const unsigned char *s, size_t len) {
+static size_t utf8_bad_offset(const unsigned char *s, size_t len)
+{
     size_t i = 0;
 
     while (i < len) {
@@ -214,7 +224,8 @@ static size_t utf8_bad_offset(const unsigned char *s, size_t len) {
 
 /* The 1-based line and column of byte offset off, counted as libyaml counts them: columns in
  * characters, lines broken by LF, CR, CR LF, NEL, LS and PS. s[0..off) is valid UTF-8. */
-static void offset_pos(const unsigned char *s, size_t len, size_t off, int *line, int *col) {
+static void offset_pos(const unsigned char *s, size_t len, size_t off, int *line, int *col)
+{
     size_t l = 1, c = 1;
 
     if (off > len)
@@ -242,7 +253,8 @@ static enum bst_status fail_mark(struct builder *b, enum bst_status code, const 
                                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static enum bst_status fail_mark(struct builder *b, enum bst_status code, const yaml_mark_t *m,
-                                 const char *fmt, ...) {
+                                 const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     verr_at(b->err, code, b->name, clamp_int(m->line + 1), clamp_int(m->column + 1), fmt, ap);
@@ -251,7 +263,8 @@ static enum bst_status fail_mark(struct builder *b, enum bst_status code, const 
 }
 
 /* Grows *arr (of pointers) so that it holds at least need entries; *cap is its length. */
-static int grow_ptrs(struct bst_yaml_node ***arr, size_t *cap, size_t need) {
+static int grow_ptrs(struct bst_yaml_node ***arr, size_t *cap, size_t need)
+{
     size_t ncap;
     struct bst_yaml_node **p;
 
@@ -274,7 +287,8 @@ static int grow_ptrs(struct bst_yaml_node ***arr, size_t *cap, size_t need) {
 /* Allocates a node at the event's position and records it in the document's node list, which
  * owns it from then on. */
 static enum bst_status new_node(struct builder *b, const yaml_event_t *ev, enum bst_yaml_kind kind,
-                                struct bst_yaml_node **out) {
+                                struct bst_yaml_node **out)
+{
     struct doc_impl *d = b->doc;
     struct bst_yaml_node *n;
 
@@ -295,7 +309,8 @@ static enum bst_status new_node(struct builder *b, const yaml_event_t *ev, enum 
 }
 
 /* Whether the next node completes a key of the innermost open mapping. */
-static int expecting_key(const struct builder *b) {
+static int expecting_key(const struct builder *b)
+{
     const struct bst_yaml_node *p;
 
     if (b->depth == 0)
@@ -306,8 +321,8 @@ static int expecting_key(const struct builder *b) {
 
 /* Hangs node under the innermost open container (or makes it the root). A key is stored with a
  * NULL value that the next node fills in, so the tree is always consistent for freeing. */
-static enum bst_status attach(struct builder *b, const yaml_event_t *ev,
-                              struct bst_yaml_node *node) {
+static enum bst_status attach(struct builder *b, const yaml_event_t *ev, struct bst_yaml_node *node)
+{
     struct frame *f;
     struct bst_yaml_node *p;
 
@@ -341,7 +356,8 @@ static enum bst_status attach(struct builder *b, const yaml_event_t *ev,
 }
 
 static enum bst_status check_props(struct builder *b, const yaml_event_t *ev,
-                                   const yaml_char_t *anchor, const yaml_char_t *tag) {
+                                   const yaml_char_t *anchor, const yaml_char_t *tag)
+{
     char buf[SHOW_MAX + 4];
 
     if (anchor != NULL)
@@ -354,7 +370,8 @@ static enum bst_status check_props(struct builder *b, const yaml_event_t *ev,
     return BST_OK;
 }
 
-static enum bst_status on_scalar(struct builder *b, const yaml_event_t *ev) {
+static enum bst_status on_scalar(struct builder *b, const yaml_event_t *ev)
+{
     const unsigned char *v = ev->data.scalar.value;
     size_t len = ev->data.scalar.length;
     struct bst_yaml_node *n;
@@ -385,8 +402,8 @@ static enum bst_status on_scalar(struct builder *b, const yaml_event_t *ev) {
     return attach(b, ev, n);
 }
 
-static enum bst_status on_start(struct builder *b, const yaml_event_t *ev,
-                                enum bst_yaml_kind kind) {
+static enum bst_status on_start(struct builder *b, const yaml_event_t *ev, enum bst_yaml_kind kind)
+{
     struct bst_yaml_node *n;
     enum bst_status rv;
 
@@ -430,7 +447,8 @@ struct keyref {
     size_t idx;
 };
 
-static int keyref_cmp(const void *pa, const void *pb) {
+static int keyref_cmp(const void *pa, const void *pb)
+{
     const struct keyref *a = pa, *b = pb;
     int c;
 
@@ -442,12 +460,14 @@ static int keyref_cmp(const void *pa, const void *pb) {
     return a->idx < b->idx ? -1 : (a->idx > b->idx ? 1 : 0);
 }
 
-static int same_key(const struct bst_yaml_node *a, const struct bst_yaml_node *b) {
+static int same_key(const struct bst_yaml_node *a, const struct bst_yaml_node *b)
+{
     return a->len == b->len && memcmp(a->value, b->value, a->len) == 0;
 }
 
 /* Refuses a mapping with a repeated key, naming the earliest repetition in document order. */
-static enum bst_status check_duplicates(struct builder *b, const struct bst_yaml_node *m) {
+static enum bst_status check_duplicates(struct builder *b, const struct bst_yaml_node *m)
+{
     struct keyref *refs;
     size_t dup = SIZE_MAX, first = 0, group = 0;
     char buf[SHOW_MAX + 4];
@@ -491,7 +511,8 @@ static enum bst_status check_duplicates(struct builder *b, const struct bst_yaml
                   m->keys[first]->col);
 }
 
-static enum bst_status on_end(struct builder *b) {
+static enum bst_status on_end(struct builder *b)
+{
     struct frame *f;
     struct bst_yaml_node *n;
 
@@ -504,7 +525,8 @@ static enum bst_status on_end(struct builder *b) {
     return BST_OK;
 }
 
-static enum bst_status on_event(struct builder *b, const yaml_event_t *ev) {
+static enum bst_status on_event(struct builder *b, const yaml_event_t *ev)
+{
     char buf[SHOW_MAX + 4];
 
     switch (ev->type) {
@@ -537,7 +559,8 @@ static enum bst_status on_event(struct builder *b, const yaml_event_t *ev) {
 }
 
 static enum bst_status parser_error(const yaml_parser_t *p, const char *name,
-                                    const unsigned char *buf, size_t len, struct bst_err *err) {
+                                    const unsigned char *buf, size_t len, struct bst_err *err)
+{
     const char *problem = p->problem != NULL ? p->problem : "malformed YAML";
     int line, col;
 
@@ -565,7 +588,8 @@ static enum bst_status parser_error(const yaml_parser_t *p, const char *name,
 
 /* libyaml frees its buffers and queued tokens without wiping them; wipe what can be reached so
  * that a secret file's contents do not linger on the heap. */
-static void wipe_parser(yaml_parser_t *p) {
+static void wipe_parser(yaml_parser_t *p)
+{
     if (p->buffer.start != NULL)
         OPENSSL_cleanse(p->buffer.start, (size_t)(p->buffer.end - p->buffer.start));
     if (p->raw_buffer.start != NULL)
@@ -577,7 +601,8 @@ static void wipe_parser(yaml_parser_t *p) {
 
 enum bst_status bst_yaml_parse(const char *name, const char *buf, size_t len,
                                const struct bst_yaml_limits *lim, struct bst_yaml_doc **out,
-                               struct bst_err *err) {
+                               struct bst_err *err)
+{
     struct bst_yaml_limits deflim;
     const unsigned char *in = (const unsigned char *)(buf != NULL ? buf : "");
     struct builder b;
@@ -656,7 +681,8 @@ enum bst_status bst_yaml_parse(const char *name, const char *buf, size_t len,
 }
 
 enum bst_status bst_yaml_load_file(const char *path, const struct bst_yaml_limits *lim,
-                                   struct bst_yaml_doc **out, struct bst_err *err) {
+                                   struct bst_yaml_doc **out, struct bst_err *err)
+{
     struct bst_yaml_limits deflim;
     char *buf = NULL;
     size_t len = 0;
@@ -676,7 +702,8 @@ enum bst_status bst_yaml_load_file(const char *path, const struct bst_yaml_limit
 }
 
 enum bst_status bst_yaml_load_secret(const char *path, const struct bst_yaml_limits *lim,
-                                     struct bst_yaml_doc **out, struct bst_err *err) {
+                                     struct bst_yaml_doc **out, struct bst_err *err)
+{
     struct bst_secret sec;
     enum bst_status rv;
 
@@ -689,7 +716,8 @@ enum bst_status bst_yaml_load_secret(const char *path, const struct bst_yaml_lim
     return rv;
 }
 
-void bst_yaml_free(struct bst_yaml_doc *doc) {
+void bst_yaml_free(struct bst_yaml_doc *doc)
+{
     struct doc_impl *d = (struct doc_impl *)doc;
 
     if (d == NULL)
@@ -709,7 +737,8 @@ void bst_yaml_free(struct bst_yaml_doc *doc) {
     free(d);
 }
 
-const struct bst_yaml_node *bst_yaml_get(const struct bst_yaml_node *map, const char *key) {
+const struct bst_yaml_node *bst_yaml_get(const struct bst_yaml_node *map, const char *key)
+{
     size_t klen;
 
     if (map == NULL || map->kind != BST_YAML_MAP || key == NULL)
@@ -730,7 +759,8 @@ static const char *const yaml11_words[] = {
     "ON", "off",  "Off",  "OFF",  "~",     "null",  "Null",  "NULL", NULL,
 };
 
-static int is_yaml11_word(const char *s, size_t len) {
+static int is_yaml11_word(const char *s, size_t len)
+{
     for (size_t i = 0; yaml11_words[i] != NULL; i++)
         if (strlen(yaml11_words[i]) == len && memcmp(yaml11_words[i], s, len) == 0)
             return 1;
@@ -740,7 +770,8 @@ static int is_yaml11_word(const char *s, size_t len) {
 enum num_result { NUM_OK, NUM_SYNTAX, NUM_RANGE };
 
 /* Parses s[0..len), all decimal digits (at least one), into *out without overflowing. */
-static enum num_result parse_digits(const char *s, size_t len, uint64_t limit, uint64_t *out) {
+static enum num_result parse_digits(const char *s, size_t len, uint64_t limit, uint64_t *out)
+{
     uint64_t v = 0;
 
     if (len == 0)
@@ -758,7 +789,8 @@ static enum num_result parse_digits(const char *s, size_t len, uint64_t limit, u
     return NUM_OK;
 }
 
-static int all_digits(const char *s, size_t len) {
+static int all_digits(const char *s, size_t len)
+{
     if (len == 0)
         return 0;
     for (size_t i = 0; i < len; i++)
@@ -767,7 +799,8 @@ static int all_digits(const char *s, size_t len) {
     return 1;
 }
 
-static enum bst_status bool_text(const char *s, size_t len, int plain, int *out, char *why) {
+static enum bst_status bool_text(const char *s, size_t len, int plain, int *out, char *why)
+{
     char buf[SHOW_MAX + 4];
 
     if (plain && len == 4 && memcmp(s, "true", 4) == 0) {
@@ -787,7 +820,8 @@ static enum bst_status bool_text(const char *s, size_t len, int plain, int *out,
 }
 
 static enum bst_status int_text(const char *s, size_t len, int plain, int64_t min, int64_t max,
-                                int64_t *out, char *why) {
+                                int64_t *out, char *why)
+{
     char buf[SHOW_MAX + 4];
     const char *digits = s;
     size_t n = len;
@@ -828,7 +862,8 @@ static enum bst_status int_text(const char *s, size_t len, int plain, int64_t mi
     return BST_OK;
 }
 
-static enum bst_status str_text(const char *s, size_t len, int plain, int allow_empty, char *why) {
+static enum bst_status str_text(const char *s, size_t len, int plain, int allow_empty, char *why)
+{
     char buf[SHOW_MAX + 4];
 
     if (plain && len == 0)
@@ -862,7 +897,8 @@ static const struct unit size_units[] = {{"B", 1},
  * units' suffixes (quoted or not). what names the kind for messages, unit_name the base unit. */
 static enum bst_status amount_text(const char *s, size_t len, int plain, const struct unit *units,
                                    const char *what, const char *unit_name, const char *expect,
-                                   int64_t min, int64_t max, int64_t *out, char *why) {
+                                   int64_t min, int64_t max, int64_t *out, char *why)
+{
     char buf[SHOW_MAX + 4];
     size_t nd = 0;
     uint64_t v;
@@ -904,7 +940,8 @@ static enum bst_status amount_text(const char *s, size_t len, int plain, const s
 }
 
 static enum bst_status duration_text(const char *s, size_t len, int plain, int64_t min, int64_t max,
-                                     int64_t *out, char *why) {
+                                     int64_t *out, char *why)
+{
     return amount_text(s, len, plain, duration_units, "duration", "ms",
                        "a duration such as 250ms, 10s, 5m or 1h (units ms, s, m, h; no unit "
                        "means ms)",
@@ -912,7 +949,8 @@ static enum bst_status duration_text(const char *s, size_t len, int plain, int64
 }
 
 static enum bst_status size_text(const char *s, size_t len, int plain, int64_t min, int64_t max,
-                                 int64_t *out, char *why) {
+                                 int64_t *out, char *why)
+{
     return amount_text(s, len, plain, size_units, "size", "bytes",
                        "a size such as 512, 64KiB, 4MiB or 1GiB (units B, KiB, MiB, GiB; "
                        "decimal units such as KB or MB are not accepted)",
@@ -920,7 +958,8 @@ static enum bst_status size_text(const char *s, size_t len, int plain, int64_t m
 }
 
 static enum bst_status enum_text(const char *s, size_t len, const char *const *names, int *out,
-                                 char *why) {
+                                 char *why)
+{
     char buf[SHOW_MAX + 4];
     char list[256];
 
@@ -939,7 +978,8 @@ static enum bst_status enum_text(const char *s, size_t len, const char *const *n
 /* ---- Typed readers ------------------------------------------------------------------------- */
 
 static enum bst_status need_scalar(const struct bst_yaml_doc *doc, const struct bst_yaml_node *n,
-                                   const char *expect, struct bst_err *err) {
+                                   const char *expect, struct bst_err *err)
+{
     if (n == NULL)
         return bst_yaml_errf(err, BST_INVALID_ARGUMENT, doc, NULL, "expected %s, got nothing",
                              expect);
@@ -950,7 +990,8 @@ static enum bst_status need_scalar(const struct bst_yaml_doc *doc, const struct 
 }
 
 enum bst_status bst_yaml_bool(const struct bst_yaml_doc *doc, const struct bst_yaml_node *n,
-                              int *out, struct bst_err *err) {
+                              int *out, struct bst_err *err)
+{
     char why[WHY_MAX];
     enum bst_status rv = need_scalar(doc, n, "true or false", err);
 
@@ -963,7 +1004,8 @@ enum bst_status bst_yaml_bool(const struct bst_yaml_doc *doc, const struct bst_y
 }
 
 enum bst_status bst_yaml_int(const struct bst_yaml_doc *doc, const struct bst_yaml_node *n,
-                             int64_t min, int64_t max, int64_t *out, struct bst_err *err) {
+                             int64_t min, int64_t max, int64_t *out, struct bst_err *err)
+{
     char why[WHY_MAX];
     enum bst_status rv = need_scalar(doc, n, "an integer", err);
 
@@ -976,7 +1018,8 @@ enum bst_status bst_yaml_int(const struct bst_yaml_doc *doc, const struct bst_ya
 }
 
 enum bst_status bst_yaml_str(const struct bst_yaml_doc *doc, const struct bst_yaml_node *n,
-                             int allow_empty, const char **out, struct bst_err *err) {
+                             int allow_empty, const char **out, struct bst_err *err)
+{
     char why[WHY_MAX];
     enum bst_status rv = need_scalar(doc, n, "a string", err);
 
@@ -991,29 +1034,35 @@ enum bst_status bst_yaml_str(const struct bst_yaml_doc *doc, const struct bst_ya
 
 /* ---- Table-driven decoding ----------------------------------------------------------------- */
 
-static void *field_ptr(void *target, const struct bst_field *f) {
+static void *field_ptr(void *target, const struct bst_field *f)
+{
     return (char *)target + f->offset;
 }
 
-static void put_i64(void *target, const struct bst_field *f, int64_t v) {
+static void put_i64(void *target, const struct bst_field *f, int64_t v)
+{
     memcpy(field_ptr(target, f), &v, sizeof(v));
 }
 
-static void put_int(void *target, const struct bst_field *f, int v) {
+static void put_int(void *target, const struct bst_field *f, int v)
+{
     memcpy(field_ptr(target, f), &v, sizeof(v));
 }
 
-static char *get_str(void *target, const struct bst_field *f) {
+static char *get_str(void *target, const struct bst_field *f)
+{
     char *p;
     memcpy(&p, field_ptr(target, f), sizeof(p));
     return p;
 }
 
-static void put_str(void *target, const struct bst_field *f, char *p) {
+static void put_str(void *target, const struct bst_field *f, char *p)
+{
     memcpy(field_ptr(target, f), &p, sizeof(p));
 }
 
-static void clear_str(void *target, const struct bst_field *f) {
+static void clear_str(void *target, const struct bst_field *f)
+{
     char *old = get_str(target, f);
     if (old != NULL) {
         OPENSSL_cleanse(old, strlen(old));
@@ -1025,7 +1074,8 @@ static void clear_str(void *target, const struct bst_field *f) {
 /* Converts scalar text for field f and stores it in target. Strings are copied; the value they
  * replace (a default, or a previous decode's) is freed. */
 static enum bst_status store_text(const struct bst_field *f, void *target, const char *s,
-                                  size_t len, int plain, char *why) {
+                                  size_t len, int plain, char *why)
+{
     enum bst_status rv;
     int64_t i64 = 0;
     int iv = 0;
@@ -1070,7 +1120,8 @@ static enum bst_status store_text(const struct bst_field *f, void *target, const
     return rv;
 }
 
-static const char *expect_name(const struct bst_field *f) {
+static const char *expect_name(const struct bst_field *f)
+{
     switch (f->type) {
     case BST_F_STRING:
         return "a string";
@@ -1090,7 +1141,8 @@ static const char *expect_name(const struct bst_field *f) {
 }
 
 /* Joins prefix and name into "prefix.name" (or "name") for messages. */
-static const char *join_path(char *buf, size_t size, const char *prefix, const char *name) {
+static const char *join_path(char *buf, size_t size, const char *prefix, const char *name)
+{
     if (prefix == NULL || prefix[0] == '\0')
         snprintf(buf, size, "%s", name);
     else
@@ -1099,7 +1151,8 @@ static const char *join_path(char *buf, size_t size, const char *prefix, const c
 }
 
 static enum bst_status apply_defaults(const struct bst_yaml_doc *doc, const struct bst_field *table,
-                                      void *target, const char *prefix, struct bst_err *err) {
+                                      void *target, const char *prefix, struct bst_err *err)
+{
     char why[WHY_MAX], path[256];
     enum bst_status rv;
 
@@ -1132,7 +1185,8 @@ static enum bst_status decode_map(const struct bst_yaml_doc *doc, const struct b
 
 static enum bst_status decode_value(const struct bst_yaml_doc *doc, const struct bst_field *f,
                                     const struct bst_yaml_node *v, void *target, const char *path,
-                                    struct bst_err *err) {
+                                    struct bst_err *err)
+{
     char why[WHY_MAX];
     enum bst_status rv;
 
@@ -1156,7 +1210,8 @@ static enum bst_status decode_value(const struct bst_yaml_doc *doc, const struct
  * pos) into target. prefix is the dotted path of the enclosing sections. */
 static enum bst_status decode_map(const struct bst_yaml_doc *doc, const struct bst_yaml_node *map,
                                   const struct bst_yaml_node *pos, const struct bst_field *table,
-                                  void *target, const char *prefix, struct bst_err *err) {
+                                  void *target, const char *prefix, struct bst_err *err)
+{
     char path[256], buf[SHOW_MAX + 4], list[256];
     const char *in = prefix != NULL && prefix[0] != '\0' ? prefix : NULL;
     enum bst_status rv;
@@ -1210,14 +1265,16 @@ static enum bst_status decode_map(const struct bst_yaml_doc *doc, const struct b
 }
 
 enum bst_status bst_yaml_decode(const struct bst_yaml_doc *doc, const struct bst_yaml_node *map,
-                                const struct bst_field *table, void *target, struct bst_err *err) {
+                                const struct bst_field *table, void *target, struct bst_err *err)
+{
     enum bst_status rv = apply_defaults(doc, table, target, NULL, err);
     if (rv != BST_OK)
         return rv;
     return decode_map(doc, map, map, table, target, NULL, err);
 }
 
-void bst_yaml_decoded_free(const struct bst_field *table, void *target) {
+void bst_yaml_decoded_free(const struct bst_field *table, void *target)
+{
     if (table == NULL || target == NULL)
         return;
     for (const struct bst_field *f = table; f->name != NULL; f++) {

@@ -121,8 +121,7 @@ struct bst_field {
  * values are BST_INVALID_ARGUMENT with "name:line:col: key 'x': ...". On failure, strings
  * already stored are left for bst_yaml_decoded_free. */
 enum bst_status bst_yaml_decode(const struct bst_yaml_doc *doc, const struct bst_yaml_node *map,
-                                const struct bst_field *table, void *target,
-                                struct bst_err *err);
+                                const struct bst_field *table, void *target, struct bst_err *err);
 
 /* Frees the BST_F_STRING members that bst_yaml_decode stored in target. */
 void bst_yaml_decoded_free(const struct bst_field *table, void *target);

@@ -46,8 +46,8 @@ struct kube_backend_ops {
     const char *name;
     /* Lists pods in namespace ns (a validated DNS-1123 label). An unknown namespace is
      * BST_NOT_FOUND. */
-    enum bst_status (*list_pods)(struct kube_backend *b, const char *ns,
-                                 struct kube_pod_list *out, struct bst_err *err);
+    enum bst_status (*list_pods)(struct kube_backend *b, const char *ns, struct kube_pod_list *out,
+                                 struct bst_err *err);
     /* Lists namespace names, sorted. */
     enum bst_status (*list_namespaces)(struct kube_backend *b, struct kube_name_list *out,
                                        struct bst_err *err);

@@ -38,7 +38,8 @@ struct sim {
     int64_t started_unix;
 };
 
-static int known_namespace(const char *ns) {
+static int known_namespace(const char *ns)
+{
     for (size_t i = 0; i < sizeof(fixture_namespaces) / sizeof(fixture_namespaces[0]); i++) {
         if (strcmp(ns, fixture_namespaces[i]) == 0)
             return 1;
@@ -46,7 +47,8 @@ static int known_namespace(const char *ns) {
     return 0;
 }
 
-static enum bst_status copy_pod(struct kube_pod *d, const struct fixture_pod *s, int64_t t0) {
+static enum bst_status copy_pod(struct kube_pod *d, const struct fixture_pod *s, int64_t t0)
+{
     memset(d, 0, sizeof(*d));
     d->name = strdup(s->name);
     d->namespace_ = strdup(s->ns);
@@ -71,7 +73,8 @@ static enum bst_status copy_pod(struct kube_pod *d, const struct fixture_pod *s,
 }
 
 static enum bst_status sim_list_pods(struct kube_backend *b, const char *ns,
-                                     struct kube_pod_list *out, struct bst_err *err) {
+                                     struct kube_pod_list *out, struct bst_err *err)
+{
     const struct sim *sim = (const struct sim *)b;
     size_t n = 0;
     out->items = NULL;
@@ -94,7 +97,8 @@ static enum bst_status sim_list_pods(struct kube_backend *b, const char *ns,
 }
 
 static enum bst_status sim_list_namespaces(struct kube_backend *b, struct kube_name_list *out,
-                                           struct bst_err *err) {
+                                           struct bst_err *err)
+{
     size_t n = sizeof(fixture_namespaces) / sizeof(fixture_namespaces[0]);
     (void)b;
     out->names = calloc(n, sizeof(*out->names));
@@ -111,7 +115,8 @@ static enum bst_status sim_list_namespaces(struct kube_backend *b, struct kube_n
     return BST_OK;
 }
 
-static void sim_destroy(struct kube_backend *b) {
+static void sim_destroy(struct kube_backend *b)
+{
     free(b);
 }
 
@@ -122,7 +127,8 @@ static const struct kube_backend_ops sim_ops = {
     .destroy = sim_destroy,
 };
 
-enum bst_status kube_sim_new(struct kube_backend **out) {
+enum bst_status kube_sim_new(struct kube_backend **out)
+{
     struct sim *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return BST_RESOURCE_EXHAUSTED;
@@ -132,12 +138,14 @@ enum bst_status kube_sim_new(struct kube_backend **out) {
     return BST_OK;
 }
 
-void kube_backend_free(struct kube_backend *b) {
+void kube_backend_free(struct kube_backend *b)
+{
     if (b != NULL)
         b->ops->destroy(b);
 }
 
-void kube_pod_list_free(struct kube_pod_list *l) {
+void kube_pod_list_free(struct kube_pod_list *l)
+{
     for (size_t i = 0; i < l->n; i++) {
         struct kube_pod *p = &l->items[i];
         free(p->name);
@@ -156,7 +164,8 @@ void kube_pod_list_free(struct kube_pod_list *l) {
     l->n = 0;
 }
 
-void kube_name_list_free(struct kube_name_list *l) {
+void kube_name_list_free(struct kube_name_list *l)
+{
     for (size_t i = 0; i < l->n; i++)
         free(l->names[i]);
     free(l->names);

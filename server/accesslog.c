@@ -14,8 +14,8 @@ static void log_call(const struct call *c)
         return;
     snprintf(dur, sizeof(dur), "%lld", (long long)((bst_mono_ns() - c->start_mono_ns) / 1000));
     snprintf(code, sizeof(code), "%d", (int)c->status);
-    bst_log(level, "call", "request_id", c->id.hex, "method", c->path, "peer", c->peer,
-            "principal", c->principal.name, "mechanism",
+    bst_log(level, "call", "request_id", c->id.hex, "method", c->path, "peer", c->peer, "principal",
+            c->principal.name, "mechanism",
             c->principal.name != NULL ? bst_mechanism_name(c->principal.mechanism) : NULL, "tool",
             c->tool != NULL ? c->tool->name : NULL, "namespace", c->namespace_, "permission",
             c->permission, "status", bst_status_name(c->status), "code", code, "message",

@@ -52,9 +52,9 @@ static enum call_next stage_identity(struct call *c)
     if (c->peer_cert == NULL)
         return CALL_NEXT;
     if (authn_cert_identity(c->peer_cert, &c->principal, &err) != BST_OK)
-        return call_fail(c, err.code == BST_RESOURCE_EXHAUSTED ? BST_RESOURCE_EXHAUSTED
-                                                                : BST_UNAUTHENTICATED,
-                         "%s", err.msg);
+        return call_fail(
+            c, err.code == BST_RESOURCE_EXHAUSTED ? BST_RESOURCE_EXHAUSTED : BST_UNAUTHENTICATED,
+            "%s", err.msg);
     return CALL_NEXT;
 }
 
@@ -224,8 +224,7 @@ enum call_next call_fail(struct call *c, enum bst_status status, const char *fmt
 enum bst_status call_set_request(struct call *c, const unsigned char *data, size_t len)
 {
     struct bst_err err = {BST_OK, ""};
-    enum bst_status rv =
-        bst_pb_unpack(c->method->input, data, len, &c->alloc, &c->request, &err);
+    enum bst_status rv = bst_pb_unpack(c->method->input, data, len, &c->alloc, &c->request, &err);
     if (rv != BST_OK)
         call_fail(c, rv, "%s", err.msg);
     return rv;
@@ -258,8 +257,7 @@ void call_continue(struct call *c)
         return;
     if (p->pending == PENDING_RUNNING) {
         p->pending = PENDING_NONE;
-        if (p->resume_result == CALL_DONE || c->status != BST_OK ||
-            atomic_load(&c->cancelled)) {
+        if (p->resume_result == CALL_DONE || c->status != BST_OK || atomic_load(&c->cancelled)) {
             finish(c);
             return;
         }

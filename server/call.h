@@ -115,9 +115,9 @@ struct call {
 
     /* Host link: owned by the host's thread. */
     const struct call_host_ops *host_ops;
-    void *host;         /* the stream, or NULL once it is gone */
-    void *loop;         /* the worker whose loop runs the call (outlives the stream) */
-    const char *path;   /* the request's :path (arena), also for unknown methods */
+    void *host;              /* the stream, or NULL once it is gone */
+    void *loop;              /* the worker whose loop runs the call (outlives the stream) */
+    const char *path;        /* the request's :path (arena), also for unknown methods */
     struct call *next_ready; /* the host's queue of calls to continue */
 
     /* Arena for the response and bound strings; capped. */

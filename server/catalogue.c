@@ -114,8 +114,7 @@ static enum bst_status check_fields(struct call *c, const struct tool *t,
             continue; /* only string fields have rules so far; a unit test pins the table */
         v = string_field(args, f);
         if (tf->required && (v == NULL || v[0] == '\0')) {
-            call_fail(c, BST_INVALID_ARGUMENT, "%s: argument '%s' is required", t->name,
-                      tf->field);
+            call_fail(c, BST_INVALID_ARGUMENT, "%s: argument '%s' is required", t->name, tf->field);
             return BST_INVALID_ARGUMENT;
         }
         if (v != NULL && tf->max_len > 0 && strlen(v) > tf->max_len) {
@@ -145,9 +144,8 @@ enum bst_status catalogue_bind(struct call *c, const ProtobufCMessage *req,
         return BST_INVALID_ARGUMENT;
     }
     if (strcmp(member->name, r->name) != 0) {
-        call_fail(c, BST_INVALID_ARGUMENT,
-                  "name '%.64s' disagrees with the arguments set for '%s'", r->name,
-                  member->name);
+        call_fail(c, BST_INVALID_ARGUMENT, "name '%.64s' disagrees with the arguments set for '%s'",
+                  r->name, member->name);
         return BST_INVALID_ARGUMENT;
     }
     t = catalogue_find(member->name);
@@ -242,9 +240,9 @@ char *catalogue_render_pods(struct call *c, const struct kube_pod_list *pods, in
         char ready[24], age[24];
         snprintf(ready, sizeof(ready), "%u/%u", p->ready_containers, p->total_containers);
         format_age(age, sizeof(age), now_unix - p->start_time_unix);
-        used += (size_t)snprintf(buf + used, cap - used, "%-*.*s  %-5s  %-9s  %-8u  %s\n",
-                                 (int)wname, (int)wname, p->name, ready, p->phase, p->restarts,
-                                 age);
+        used +=
+            (size_t)snprintf(buf + used, cap - used, "%-*.*s  %-5s  %-9s  %-8u  %s\n", (int)wname,
+                             (int)wname, p->name, ready, p->phase, p->restarts, age);
     }
     return buf;
 }

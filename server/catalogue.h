@@ -30,8 +30,8 @@ struct tool_output {
 struct tool {
     const char *name; /* the MCP tool name = the oneof field name */
     const char *title;
-    const char *description; /* one sentence, written for an LLM */
-    const char *permission;  /* e.g. "k8s:pods:list" */
+    const char *description;     /* one sentence, written for an LLM */
+    const char *permission;      /* e.g. "k8s:pods:list" */
     const char *namespace_field; /* argument naming the namespace; NULL = cluster-scoped */
     unsigned hints;              /* enum tool_hint */
     /* Runs the tool against the cluster. Returns BST_OK (with out filled, possibly is_error),
@@ -44,8 +44,8 @@ struct tool_field {
     const char *tool;  /* tool name */
     const char *field; /* field name in the argument message */
     int required;
-    size_t max_len;    /* strings: bytes; 0 = no limit beyond the message size */
-    int sensitive;     /* never logged or audited */
+    size_t max_len; /* strings: bytes; 0 = no limit beyond the message size */
+    int sensitive;  /* never logged or audited */
     const char *description;
 };
 

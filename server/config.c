@@ -10,7 +10,9 @@
 static const char *const client_auth_names[] = {"require", "optional", "none", NULL};
 
 #define F(name, type, member, lo, hi, def, doc)                                                    \
-    {name, type, offsetof(struct config, member), lo, hi, def, NULL, NULL, 0, doc}
+    {                                                                                              \
+        name, type, offsetof(struct config, member), lo, hi, def, NULL, NULL, 0, doc               \
+    }
 #define KiB 1024
 #define MiB (1024 * 1024)
 #define H 3600000
@@ -48,14 +50,13 @@ static const struct bst_field limit_fields[] = {
       "Open connections across all workers; new ones are closed at once beyond it."),
     F("stream_window_bytes", BST_F_SIZE, stream_window_bytes, 64 * KiB, 64 * MiB, "1MiB",
       "HTTP/2 initial stream flow-control window."),
-    F("connection_window_bytes", BST_F_SIZE, connection_window_bytes, 64 * KiB, 256 * MiB,
-      "8MiB", "HTTP/2 connection flow-control window."),
-    F("connection_buffer_bytes", BST_F_SIZE, connection_buffer_bytes, 64 * KiB, 1024 * MiB,
-      "16MiB",
+    F("connection_window_bytes", BST_F_SIZE, connection_window_bytes, 64 * KiB, 256 * MiB, "8MiB",
+      "HTTP/2 connection flow-control window."),
+    F("connection_buffer_bytes", BST_F_SIZE, connection_buffer_bytes, 64 * KiB, 1024 * MiB, "16MiB",
       "Request-body bytes buffered per connection across its streams (RESOURCE_EXHAUSTED "
       "beyond)."),
-    F("server_buffer_bytes", BST_F_SIZE, server_buffer_bytes, 1 * MiB, 64LL * 1024 * MiB,
-      "256MiB", "Request-body bytes buffered across all connections (RESOURCE_EXHAUSTED "
+    F("server_buffer_bytes", BST_F_SIZE, server_buffer_bytes, 1 * MiB, 64LL * 1024 * MiB, "256MiB",
+      "Request-body bytes buffered across all connections (RESOURCE_EXHAUSTED "
       "beyond)."),
     F("output_buffer_bytes", BST_F_SIZE, output_buffer_bytes, 16 * KiB, 256 * MiB, "1MiB",
       "Bytes queued for a peer before the server stops producing output for it."),
@@ -146,8 +147,8 @@ void config_dispose(struct config *cfg)
 
 static void print_table(const struct bst_field *t, const char *prefix)
 {
-    static const char *const types[] = {"string", "integer", "boolean", "enum",
-                                        "duration", "size", "section"};
+    static const char *const types[] = {"string",   "integer", "boolean", "enum",
+                                        "duration", "size",    "section"};
     for (; t->name != NULL; t++) {
         if (t->type == BST_F_SECTION) {
             char p[64];

@@ -11,7 +11,7 @@
 enum client_auth_mode { CLIENT_AUTH_REQUIRE = 0, CLIENT_AUTH_OPTIONAL, CLIENT_AUTH_NONE };
 
 struct config {
-    char *listen;   /* "host:port"; IPv6 as "[::1]:8443" */
+    char *listen;    /* "host:port"; IPv6 as "[::1]:8443" */
     int64_t workers; /* 0 = one per core */
     char *log_level;
     int64_t drain_timeout_ms;
@@ -19,7 +19,7 @@ struct config {
     char *tls_cert;
     char *tls_key; /* a secret file */
     char *tls_client_ca;
-    char *tls_crl; /* optional */
+    char *tls_crl;       /* optional */
     int tls_client_auth; /* enum client_auth_mode */
     int64_t tls_session_lifetime_ms;
 

@@ -43,8 +43,7 @@ enum bst_status grpc_reader_feed(struct grpc_reader *r, const unsigned char *dat
             }
             if (r->hdr[0] == 1 && r->identity_only) {
                 r->failed = 1;
-                return bst_errf(err, BST_INTERNAL,
-                                "compressed message without a grpc-encoding");
+                return bst_errf(err, BST_INTERNAL, "compressed message without a grpc-encoding");
             }
             r->msg_len = ((uint32_t)r->hdr[1] << 24) | ((uint32_t)r->hdr[2] << 16) |
                          ((uint32_t)r->hdr[3] << 8) | r->hdr[4];

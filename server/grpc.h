@@ -16,15 +16,15 @@
 /* Incremental reader of a unary request body: exactly one length-prefixed message. The prefix
  * is checked before any allocation, so a huge declared length costs nothing. */
 struct grpc_reader {
-    size_t max_len;     /* largest message accepted */
-    int identity_only;  /* 1: no grpc-encoding was negotiated, so the flag must be 0 */
+    size_t max_len;    /* largest message accepted */
+    int identity_only; /* 1: no grpc-encoding was negotiated, so the flag must be 0 */
     unsigned char hdr[GRPC_PREFIX_LEN];
     size_t hdr_got;
     uint32_t msg_len;
     unsigned char *msg; /* malloc'd, msg_len bytes (NULL for an empty message) */
     size_t msg_got;
-    int n_messages;     /* complete messages seen */
-    int failed;         /* a previous feed failed; further input is ignored */
+    int n_messages; /* complete messages seen */
+    int failed;     /* a previous feed failed; further input is ignored */
 };
 
 /* Prepares r for one request with the given maximum message size. */

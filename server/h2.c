@@ -213,7 +213,10 @@ static ssize_t body_read(nghttp2_session *session, int32_t id, uint8_t *buf, siz
     return (ssize_t)n;
 }
 
-#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
+#define NV(n, v)                                                                                   \
+    {                                                                                              \
+        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE             \
+    }
 
 /* Sends a plain HTTP error (not gRPC: wrong content type or method). */
 static void stream_http_error(struct stream *s, const char *status)
@@ -253,8 +256,8 @@ static void stream_respond(struct stream *s, enum bst_status status, const char 
     } else {
         /* Trailers-only response: one HEADERS frame with END_STREAM. */
         nghttp2_nv nva[] = {NV(":status", "200"), NV("content-type", "application/grpc"),
-                            NV("grpc-status", s->grpc_status),
-                            NV("grpc-message", s->grpc_message), NV("x-request-id", "")};
+                            NV("grpc-status", s->grpc_status), NV("grpc-message", s->grpc_message),
+                            NV("x-request-id", "")};
         size_t n = 5;
         if (request_id == NULL)
             request_id = "";
@@ -466,8 +469,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
 
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
-    if (c->closing || c->w->draining ||
-        c->n_streams >= (size_t)cfg_of(c)->max_concurrent_streams) {
+    if (c->closing || c->w->draining || c->n_streams >= (size_t)cfg_of(c)->max_concurrent_streams) {
         /* Before our SETTINGS are acknowledged nghttp2 accepts any number of streams. */
         nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
                                   NGHTTP2_REFUSED_STREAM);
@@ -748,8 +750,8 @@ static void read_cb(struct bufferevent *bev, void *arg)
         if (rv < 0) {
             /* Fatal (bad preface, CONTINUATION flood, flooded output queue...): nghttp2
              * may have queued a GOAWAY; send what fits and close without reading more. */
-            bst_log(BST_LOG_INFO, "h2_fatal", "peer", c->peer, "error",
-                    nghttp2_strerror((int)rv), NULL);
+            bst_log(BST_LOG_INFO, "h2_fatal", "peer", c->peer, "error", nghttp2_strerror((int)rv),
+                    NULL);
             nghttp2_session_send(c->session);
             conn_free(c);
             return;
@@ -906,8 +908,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     if (c->n_streams == 0 && !c->closing &&
         now - c->last_active_ns > cfg->idle_timeout_ms * BST_NS_PER_MS) {
         nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
-                              nghttp2_session_get_last_proc_stream_id(c->session),
-                              NGHTTP2_NO_ERROR, (const uint8_t *)"idle", 4);
+                              nghttp2_session_get_last_proc_stream_id(c->session), NGHTTP2_NO_ERROR,
+                              (const uint8_t *)"idle", 4);
         c->closing = 1;
     }
     conn_flush(c);
@@ -976,8 +978,7 @@ void h2_accept(struct worker *w, int fd, const struct sockaddr *addr, int addrle
     struct timeval wto;
     (void)addrlen;
 
-    if (w->draining ||
-        atomic_fetch_add(&srv->n_connections, 1) >= (int)cfg->max_connections) {
+    if (w->draining || atomic_fetch_add(&srv->n_connections, 1) >= (int)cfg->max_connections) {
         char peer[64];
         if (!w->draining)
             atomic_fetch_sub(&srv->n_connections, 1);
@@ -1035,8 +1036,8 @@ void h2_drain(struct worker *w)
             continue;
         }
         nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
-                              nghttp2_session_get_last_proc_stream_id(c->session),
-                              NGHTTP2_NO_ERROR, (const uint8_t *)"shutting down", 13);
+                              nghttp2_session_get_last_proc_stream_id(c->session), NGHTTP2_NO_ERROR,
+                              (const uint8_t *)"shutting down", 13);
         conn_flush(c);
     }
 }

@@ -97,10 +97,14 @@ static void harden_process(void)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
-        {"port-file", required_argument, NULL, 'p'}, {"check-config", no_argument, NULL, 'C'},
-        {"help-config", no_argument, NULL, 'H'}, {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"port-file", required_argument, NULL, 'p'},
+        {"check-config", no_argument, NULL, 'C'},
+        {"help-config", no_argument, NULL, 'H'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *config_path = "configs/bastion.yaml", *listen_override = NULL;
     const char *port_file = NULL;

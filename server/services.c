@@ -20,8 +20,7 @@ void services_set_serving(int s)
     atomic_store(&serving, s);
 }
 
-const char *const services_protocol_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26",
-                                                  NULL};
+const char *const services_protocol_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", NULL};
 
 #define PAGE_SIZE 100
 #define RESOURCE_PREFIX "k8s://namespaces/"
@@ -323,8 +322,8 @@ static enum call_next auth_unimplemented(struct call *c)
 static enum call_next health_check(struct call *c)
 {
     const Grpc__Health__V1__HealthCheckRequest *req = (const void *)c->request;
-    Grpc__Health__V1__HealthCheckResponse *r =
-        NEW(c, Grpc__Health__V1__HealthCheckResponse, grpc__health__v1__health_check_response__init);
+    Grpc__Health__V1__HealthCheckResponse *r = NEW(c, Grpc__Health__V1__HealthCheckResponse,
+                                                   grpc__health__v1__health_check_response__init);
     const char *svc = req->service != NULL ? req->service : "";
 
     if (r == NULL)
@@ -332,25 +331,26 @@ static enum call_next health_check(struct call *c)
     if (svc[0] != '\0' && strcmp(svc, "bastion.v1.Mcp") != 0 && strcmp(svc, "bastion.v1.Auth") != 0)
         return call_fail(c, BST_NOT_FOUND, "unknown service");
     r->has_status = 1;
-    r->status = atomic_load(&serving) ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
-                                      : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+    r->status = atomic_load(&serving)
+                    ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+                    : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
     c->response = &r->base;
     return CALL_NEXT;
 }
 
 /* ---- table --------------------------------------------------------------------------------- */
 
-#define MCP(m, in, out) "/bastion.v1.Mcp/" m, &bastion__v1__##in##__descriptor, \
-        &bastion__v1__##out##__descriptor
-#define AUTH(m, in, out) "/bastion.v1.Auth/" m, &bastion__v1__##in##__descriptor, \
-        &bastion__v1__##out##__descriptor
+#define MCP(m, in, out)                                                                            \
+    "/bastion.v1.Mcp/" m, &bastion__v1__##in##__descriptor, &bastion__v1__##out##__descriptor
+#define AUTH(m, in, out)                                                                           \
+    "/bastion.v1.Auth/" m, &bastion__v1__##in##__descriptor, &bastion__v1__##out##__descriptor
 
 const struct call_method services_methods[] = {
     {MCP("Initialize", initialize_request, initialize_response), 1, NULL, mcp_initialize},
     {MCP("ListTools", list_tools_request, list_tools_response), 1, NULL, mcp_list_tools},
     {MCP("CallTool", call_tool_request, call_tool_response), 1, bind_call_tool, mcp_call_tool},
-    {MCP("ListResources", list_resources_request, list_resources_response), 1,
-     bind_list_resources, mcp_list_resources},
+    {MCP("ListResources", list_resources_request, list_resources_response), 1, bind_list_resources,
+     mcp_list_resources},
     {MCP("ReadResource", read_resource_request, read_resource_response), 1, bind_read_resource,
      mcp_read_resource},
     {MCP("Ping", ping_request, ping_response), 1, NULL, mcp_ping},

@@ -156,7 +156,7 @@ enum bst_status tls_ctx_build(const struct config *cfg, SSL_CTX **out, struct bs
 
     if (cfg->tls_client_auth != CLIENT_AUTH_NONE) {
         X509_STORE *store = SSL_CTX_get_cert_store(ctx);
-        STACK_OF(X509_NAME) *names;
+        STACK_OF(X509_NAME) * names;
         int mode = SSL_VERIFY_PEER;
         if (cfg->tls_client_ca == NULL || cfg->tls_client_ca[0] == '\0') {
             rv = bst_errf(err, BST_INVALID_ARGUMENT,

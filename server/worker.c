@@ -35,8 +35,8 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
-                      int len, void *arg)
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr, int len,
+                      void *arg)
 {
     int one = 1;
     (void)l;
@@ -189,9 +189,8 @@ enum bst_status workers_start(struct server *srv, struct bst_err *err)
             struct sockaddr_storage ss;
             socklen_t sl = sizeof(ss);
             getsockname(srv->workers[0].listen_fd, (struct sockaddr *)&ss, &sl);
-            srv->port = ntohs(ss.ss_family == AF_INET6
-                                  ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                  : ((struct sockaddr_in *)&ss)->sin_port);
+            srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                       : ((struct sockaddr_in *)&ss)->sin_port);
             if (ai->ai_family == AF_INET6)
                 ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = htons((uint16_t)srv->port);
             else
@@ -216,9 +215,8 @@ enum bst_status workers_start(struct server *srv, struct bst_err *err)
         w->base = event_base_new();
         if (w->base == NULL)
             return bst_errf(err, BST_INTERNAL, "cannot create an event loop");
-        w->listener = evconnlistener_new(w->base, accept_cb, w,
-                                         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
-                                         w->listen_fd);
+        w->listener = evconnlistener_new(
+            w->base, accept_cb, w, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, w->listen_fd);
         w->wake_ev = event_new(w->base, -1, EV_PERSIST, wake_cb, w);
         w->drain_ev = event_new(w->base, -1, 0, drain_cb, w);
         if (w->listener == NULL || w->wake_ev == NULL || w->drain_ev == NULL)

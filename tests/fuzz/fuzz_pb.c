@@ -15,7 +15,8 @@
 
 #define BUDGET (1024 * 1024)
 
-static void check_message(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t size) {
+static void check_message(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t size)
+{
     struct bst_pballoc a;
     struct bst_err err;
     ProtobufCMessage *m = NULL;
@@ -59,7 +60,8 @@ static void check_message(const ProtobufCMessageDescriptor *d, const uint8_t *da
         abort();
 }
 
-static void check_sanitize(const uint8_t *data, size_t size) {
+static void check_sanitize(const uint8_t *data, size_t size)
+{
     char dst[256];
     /* Vary the room so that cuts at every position of a multi-byte character are reached. */
     size_t dstlen = size > 0 ? (size_t)data[0] % sizeof(dst) + 1 : sizeof(dst);
@@ -88,7 +90,8 @@ static void check_sanitize(const uint8_t *data, size_t size) {
     }
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
     check_message(&bastion__v1__call_tool_request__descriptor, data, size);
     check_message(&bastion__v1__initialize_request__descriptor, data, size);
     check_sanitize(data, size);

@@ -72,7 +72,8 @@ static const struct bst_field fields[] = {
     {.name = NULL},
 };
 
-static void check_message(const struct bst_err *err) {
+static void check_message(const struct bst_err *err)
+{
     if (memchr(err->msg, '\0', sizeof(err->msg)) == NULL)
         abort();
     for (const char *p = err->msg; *p != '\0'; p++)
@@ -80,7 +81,8 @@ static void check_message(const struct bst_err *err) {
             abort();
 }
 
-static void walk(const struct bst_yaml_doc *doc, const struct bst_yaml_node *n, size_t depth) {
+static void walk(const struct bst_yaml_doc *doc, const struct bst_yaml_node *n, size_t depth)
+{
     struct bst_err err;
     const char *s;
     int64_t i;
@@ -125,7 +127,8 @@ static void walk(const struct bst_yaml_doc *doc, const struct bst_yaml_node *n, 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
     struct bst_yaml_doc *doc = NULL;
     struct bst_err err;
     struct sample s;

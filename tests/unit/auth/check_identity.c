@@ -29,8 +29,8 @@ static X509 *make_cert(const char *const *cns, const char *san)
     X509_gmtime_adj(X509_getm_notBefore(x), 0);
     X509_gmtime_adj(X509_getm_notAfter(x), 3600);
     for (size_t i = 0; cns != NULL && cns[i] != NULL; i++)
-        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cns[i], -1,
-                                   -1, 0);
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cns[i], -1, -1,
+                                   0);
     X509_set_subject_name(x, name);
     X509_set_issuer_name(x, name);
     X509_NAME_free(name);
@@ -47,8 +47,8 @@ static X509 *make_cert(const char *const *cns, const char *san)
     return x;
 }
 
-static enum bst_status identify(const char *const *cns, const char *san,
-                                struct bst_principal *p, struct bst_err *err)
+static enum bst_status identify(const char *const *cns, const char *san, struct bst_principal *p,
+                                struct bst_err *err)
 {
     X509 *x = make_cert(cns, san);
     enum bst_status rv;
@@ -63,9 +63,9 @@ START_TEST(test_identity_single_uri_san_names_the_caller)
     static const char *const cns[] = {"admin", NULL};
     struct bst_principal p;
     struct bst_err err;
-    ck_assert_int_eq(identify(cns, "URI:spiffe://bastion.local/user/admin,DNS:ignored.example",
-                              &p, &err),
-                     BST_OK);
+    ck_assert_int_eq(
+        identify(cns, "URI:spiffe://bastion.local/user/admin,DNS:ignored.example", &p, &err),
+        BST_OK);
     ck_assert_str_eq(p.name, "spiffe://bastion.local/user/admin");
     ck_assert_str_eq(p.cert_identity, "spiffe://bastion.local/user/admin");
     ck_assert_int_eq(p.mechanism, BST_MECH_MTLS);

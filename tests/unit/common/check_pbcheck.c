@@ -27,7 +27,8 @@ struct wire {
     size_t cap;
 };
 
-static void w_raw(struct wire *w, const void *p, size_t n) {
+static void w_raw(struct wire *w, const void *p, size_t n)
+{
     if (w->len + n > w->cap) {
         size_t cap = w->cap == 0 ? 64 : w->cap;
         while (cap < w->len + n)
@@ -40,7 +41,8 @@ static void w_raw(struct wire *w, const void *p, size_t n) {
     w->len += n;
 }
 
-static void w_varint(struct wire *w, uint64_t v) {
+static void w_varint(struct wire *w, uint64_t v)
+{
     uint8_t b[10];
     size_t n = 0;
     do {
@@ -53,33 +55,39 @@ static void w_varint(struct wire *w, uint64_t v) {
     w_raw(w, b, n);
 }
 
-static void w_tag(struct wire *w, uint32_t field, unsigned wire_type) {
+static void w_tag(struct wire *w, uint32_t field, unsigned wire_type)
+{
     w_varint(w, ((uint64_t)field << 3) | wire_type);
 }
 
-static void w_uint(struct wire *w, uint32_t field, uint64_t v) {
+static void w_uint(struct wire *w, uint32_t field, uint64_t v)
+{
     w_tag(w, field, WT_VARINT);
     w_varint(w, v);
 }
 
-static void w_len(struct wire *w, uint32_t field, const void *p, size_t n) {
+static void w_len(struct wire *w, uint32_t field, const void *p, size_t n)
+{
     w_tag(w, field, WT_LEN);
     w_varint(w, n);
     w_raw(w, p, n);
 }
 
-static void w_str(struct wire *w, uint32_t field, const char *s) {
+static void w_str(struct wire *w, uint32_t field, const char *s)
+{
     w_len(w, field, s, strlen(s));
 }
 
 /* Appends inner as a length-delimited sub-message and frees it. */
-static void w_sub(struct wire *w, uint32_t field, struct wire *inner) {
+static void w_sub(struct wire *w, uint32_t field, struct wire *inner)
+{
     w_len(w, field, inner->buf, inner->len);
     free(inner->buf);
     memset(inner, 0, sizeof(*inner));
 }
 
-static void w_free(struct wire *w) {
+static void w_free(struct wire *w)
+{
     free(w->buf);
     memset(w, 0, sizeof(*w));
 }
@@ -87,7 +95,8 @@ static void w_free(struct wire *w) {
 /* ---- Helpers -------------------------------------------------------------------------------- */
 
 static enum bst_status unpack(const ProtobufCMessageDescriptor *d, const struct wire *w,
-                              struct bst_pballoc *a, ProtobufCMessage **m, struct bst_err *err) {
+                              struct bst_pballoc *a, ProtobufCMessage **m, struct bst_err *err)
+{
     memset(err, 0, sizeof(*err));
     return bst_pb_unpack(d, w->buf, w->len, a, m, err);
 }
@@ -95,7 +104,8 @@ static enum bst_status unpack(const ProtobufCMessageDescriptor *d, const struct 
 /* Unpacks w as d through a fresh 1 MiB allocator, expects the refusal `code` with message
  * `msg`, and checks that every byte went back to the allocator. */
 static void expect_refused(const ProtobufCMessageDescriptor *d, const struct wire *w,
-                           enum bst_status code, const char *msg) {
+                           enum bst_status code, const char *msg)
+{
     struct bst_pballoc a;
     struct bst_err err;
     ProtobufCMessage *m = (ProtobufCMessage *)&a; /* must be reset to NULL */
@@ -109,14 +119,16 @@ static void expect_refused(const ProtobufCMessageDescriptor *d, const struct wir
 }
 
 /* An error message must be plain printable ASCII: it never echoes the bytes a peer sent. */
-static void assert_printable_ascii(const char *s) {
+static void assert_printable_ascii(const char *s)
+{
     for (; *s != '\0'; s++)
         ck_assert_msg(*s >= 0x20 && *s < 0x7f, "byte 0x%02x in error message",
                       (unsigned)(unsigned char)*s);
 }
 
 /* InitializeRequest{protocol_version: "2025-06-18", client_info: {name: <name>}} */
-static void initialize_with_client_name(struct wire *w, const char *name, size_t name_len) {
+static void initialize_with_client_name(struct wire *w, const char *name, size_t name_len)
+{
     struct wire info = {0};
     w_len(&info, 1, name, name_len);
     w_str(w, 1, "2025-06-18");
@@ -216,7 +228,8 @@ static const ProtobufCMessageDescriptor node_descriptor =
     TEST_DESCRIPTOR("Node", struct node, node_fields);
 
 /* Node{child: Node{child: ...}} nested `levels` deep counting the outermost. */
-static void nested_nodes(struct wire *w, int levels) {
+static void nested_nodes(struct wire *w, int levels)
+{
     struct wire inner = {0};
     if (levels > 1) {
         nested_nodes(&inner, levels - 1);
@@ -227,7 +240,8 @@ static void nested_nodes(struct wire *w, int levels) {
 
 /* ---- Allocator ------------------------------------------------------------------------------ */
 
-START_TEST(test_pballoc_counts_used_and_peak_and_returns_to_zero) {
+START_TEST(test_pballoc_counts_used_and_peak_and_returns_to_zero)
+{
     struct bst_pballoc a;
     void *p, *q;
 
@@ -251,7 +265,8 @@ START_TEST(test_pballoc_counts_used_and_peak_and_returns_to_zero) {
 }
 END_TEST
 
-START_TEST(test_pballoc_returns_aligned_blocks) {
+START_TEST(test_pballoc_returns_aligned_blocks)
+{
     struct bst_pballoc a;
     bst_pballoc_init(&a, MiB);
     for (size_t n = 0; n < 40; n++) {
@@ -264,7 +279,8 @@ START_TEST(test_pballoc_returns_aligned_blocks) {
 }
 END_TEST
 
-START_TEST(test_pballoc_refuses_past_cap_and_sets_exhausted) {
+START_TEST(test_pballoc_refuses_past_cap_and_sets_exhausted)
+{
     struct bst_pballoc a;
     void *p;
 
@@ -281,7 +297,8 @@ START_TEST(test_pballoc_refuses_past_cap_and_sets_exhausted) {
 }
 END_TEST
 
-START_TEST(test_pballoc_huge_sizes_do_not_wrap) {
+START_TEST(test_pballoc_huge_sizes_do_not_wrap)
+{
     struct bst_pballoc a;
     void *p;
 
@@ -301,7 +318,8 @@ END_TEST
 
 /* ---- Unpacking ------------------------------------------------------------------------------ */
 
-START_TEST(test_pb_valid_initialize_request_round_trips) {
+START_TEST(test_pb_valid_initialize_request_round_trips)
+{
     Bastion__V1__Implementation info = BASTION__V1__IMPLEMENTATION__INIT;
     Bastion__V1__InitializeRequest req = BASTION__V1__INITIALIZE_REQUEST__INIT;
     Bastion__V1__InitializeRequest *got;
@@ -338,7 +356,8 @@ START_TEST(test_pb_valid_initialize_request_round_trips) {
 }
 END_TEST
 
-START_TEST(test_pb_empty_input_is_an_empty_message) {
+START_TEST(test_pb_empty_input_is_an_empty_message)
+{
     struct bst_pballoc a;
     struct bst_err err;
     ProtobufCMessage *m = NULL;
@@ -353,7 +372,8 @@ START_TEST(test_pb_empty_input_is_an_empty_message) {
 }
 END_TEST
 
-START_TEST(test_pb_unknown_field_is_refused_with_its_number) {
+START_TEST(test_pb_unknown_field_is_refused_with_its_number)
+{
     struct wire w = {0};
     w_str(&w, 1, "grpc.health.v1.Health");
     w_uint(&w, 99, 1);
@@ -363,7 +383,8 @@ START_TEST(test_pb_unknown_field_is_refused_with_its_number) {
 }
 END_TEST
 
-START_TEST(test_pb_unknown_field_in_sub_message_is_refused_with_its_path) {
+START_TEST(test_pb_unknown_field_in_sub_message_is_refused_with_its_path)
+{
     struct wire w = {0}, info = {0};
     w_str(&info, 1, "agent");
     w_tag(&info, 7, WT_32BIT);
@@ -376,7 +397,8 @@ START_TEST(test_pb_unknown_field_in_sub_message_is_refused_with_its_path) {
 }
 END_TEST
 
-START_TEST(test_pb_unknown_field_in_oneof_member_is_refused_with_its_path) {
+START_TEST(test_pb_unknown_field_in_oneof_member_is_refused_with_its_path)
+{
     struct wire w = {0}, args = {0};
     w_str(&args, 1, "default");
     w_str(&args, 5, "x");
@@ -388,7 +410,8 @@ START_TEST(test_pb_unknown_field_in_oneof_member_is_refused_with_its_path) {
 }
 END_TEST
 
-START_TEST(test_pb_invalid_utf8_is_refused_with_its_path) {
+START_TEST(test_pb_invalid_utf8_is_refused_with_its_path)
+{
     static const struct {
         const char *what;
         const char *bytes;
@@ -425,7 +448,8 @@ START_TEST(test_pb_invalid_utf8_is_refused_with_its_path) {
 }
 END_TEST
 
-START_TEST(test_pb_invalid_utf8_in_top_level_and_oneof_fields_names_them) {
+START_TEST(test_pb_invalid_utf8_in_top_level_and_oneof_fields_names_them)
+{
     struct wire w = {0}, args = {0};
 
     w_str(&w, 1, "list\xC3");
@@ -442,7 +466,8 @@ START_TEST(test_pb_invalid_utf8_in_top_level_and_oneof_fields_names_them) {
 }
 END_TEST
 
-START_TEST(test_pb_invalid_utf8_in_repeated_element_names_its_index) {
+START_TEST(test_pb_invalid_utf8_in_repeated_element_names_its_index)
+{
     struct wire w = {0};
     for (int i = 0; i < 5; i++) {
         struct wire tool = {0};
@@ -461,7 +486,8 @@ START_TEST(test_pb_invalid_utf8_in_repeated_element_names_its_index) {
 }
 END_TEST
 
-START_TEST(test_pb_embedded_nul_in_string_is_refused) {
+START_TEST(test_pb_embedded_nul_in_string_is_refused)
+{
     struct wire w = {0};
 
     initialize_with_client_name(&w, "admin\0evil", 10);
@@ -477,7 +503,8 @@ START_TEST(test_pb_embedded_nul_in_string_is_refused) {
 }
 END_TEST
 
-START_TEST(test_pb_empty_string_is_accepted) {
+START_TEST(test_pb_empty_string_is_accepted)
+{
     struct wire w = {0};
     struct bst_pballoc a;
     struct bst_err err;
@@ -494,7 +521,8 @@ START_TEST(test_pb_empty_string_is_accepted) {
 }
 END_TEST
 
-START_TEST(test_pb_undeclared_enum_value_is_refused) {
+START_TEST(test_pb_undeclared_enum_value_is_refused)
+{
     struct wire w = {0}, principal = {0};
 
     /* WhoAmIResponse{principal: Principal{mechanism: 99}} = 0a 02 10 63 */
@@ -523,7 +551,8 @@ START_TEST(test_pb_undeclared_enum_value_is_refused) {
 }
 END_TEST
 
-START_TEST(test_pb_declared_enum_values_are_accepted) {
+START_TEST(test_pb_declared_enum_values_are_accepted)
+{
     for (uint64_t v = 0; v <= 3; v++) {
         struct wire w = {0}, principal = {0};
         struct bst_pballoc a;
@@ -542,7 +571,8 @@ START_TEST(test_pb_declared_enum_values_are_accepted) {
 }
 END_TEST
 
-START_TEST(test_pb_wrong_wire_type_is_refused) {
+START_TEST(test_pb_wrong_wire_type_is_refused)
+{
     struct wire w = {0};
 
     w_uint(&w, 1, 7); /* protocol_version is a string */
@@ -563,7 +593,8 @@ START_TEST(test_pb_wrong_wire_type_is_refused) {
 }
 END_TEST
 
-START_TEST(test_pb_eleven_byte_varint_is_refused) {
+START_TEST(test_pb_eleven_byte_varint_is_refused)
+{
     static const uint8_t ten[] = {0x18, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01};
     static const uint8_t eleven[] = {0x18, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
                                      0xFF, 0xFF, 0xFF, 0xFF, 0x80, 0x01};
@@ -587,7 +618,8 @@ START_TEST(test_pb_eleven_byte_varint_is_refused) {
 }
 END_TEST
 
-START_TEST(test_pb_length_past_end_of_buffer_is_refused) {
+START_TEST(test_pb_length_past_end_of_buffer_is_refused)
+{
     struct wire w = {0};
 
     w_tag(&w, 1, WT_LEN);
@@ -623,14 +655,16 @@ END_TEST
 
 /* 2-byte unknown fields: tag 15 varint, value 0. protobuf-c keeps each as a ScannedMember, a
  * ProtobufCMessageUnknownField and a separately allocated copy of its one data byte. */
-static void fill_unknown_fields(uint8_t *buf, size_t len) {
+static void fill_unknown_fields(uint8_t *buf, size_t len)
+{
     for (size_t i = 0; i + 1 < len; i += 2) {
         buf[i] = (15 << 3) | WT_VARINT;
         buf[i + 1] = 0;
     }
 }
 
-START_TEST(test_pb_unknown_field_amplification_is_unpacked_at_full_cost_without_a_cap) {
+START_TEST(test_pb_unknown_field_amplification_is_unpacked_at_full_cost_without_a_cap)
+{
     /* The baseline the next test relies on: 64 KiB of unknown fields cost protobuf-c more than
      * 20 times their size (they are refused only after unpacking). */
     const size_t len = 64 * 1024;
@@ -652,7 +686,8 @@ START_TEST(test_pb_unknown_field_amplification_is_unpacked_at_full_cost_without_
 }
 END_TEST
 
-static long vm_kib(const char *key) {
+static long vm_kib(const char *key)
+{
     char line[256];
     long v = -1;
     FILE *f = fopen("/proc/self/status", "r");
@@ -665,7 +700,8 @@ static long vm_kib(const char *key) {
     return v;
 }
 
-START_TEST(test_pb_unknown_field_amplification_stops_at_the_budget) {
+START_TEST(test_pb_unknown_field_amplification_stops_at_the_budget)
+{
     const size_t len = 4 * MiB, cap = 16 * MiB;
     uint8_t *buf = malloc(len);
     struct bst_pballoc a;
@@ -694,7 +730,8 @@ START_TEST(test_pb_unknown_field_amplification_stops_at_the_budget) {
 }
 END_TEST
 
-START_TEST(test_pb_budget_refusal_is_not_confused_with_an_earlier_one) {
+START_TEST(test_pb_budget_refusal_is_not_confused_with_an_earlier_one)
+{
     struct wire w = {0};
     struct bst_pballoc a;
     struct bst_err err;
@@ -716,12 +753,14 @@ START_TEST(test_pb_budget_refusal_is_not_confused_with_an_earlier_one) {
 }
 END_TEST
 
-static void repeated_tools(struct wire *w, int n) {
+static void repeated_tools(struct wire *w, int n)
+{
     for (int i = 0; i < n; i++)
         w_raw(w, "\x0a\x00", 2); /* tools: an empty Tool */
 }
 
-START_TEST(test_pb_repeated_field_over_the_limit_is_refused) {
+START_TEST(test_pb_repeated_field_over_the_limit_is_refused)
+{
     struct wire w = {0};
     struct bst_pballoc a;
     struct bst_err err;
@@ -745,7 +784,8 @@ START_TEST(test_pb_repeated_field_over_the_limit_is_refused) {
 }
 END_TEST
 
-START_TEST(test_pb_repeated_field_at_the_limit_is_accepted) {
+START_TEST(test_pb_repeated_field_at_the_limit_is_accepted)
+{
     struct wire w = {0};
     struct bst_pballoc a;
     struct bst_err err;
@@ -762,7 +802,8 @@ START_TEST(test_pb_repeated_field_at_the_limit_is_accepted) {
 }
 END_TEST
 
-START_TEST(test_pb_oneof_last_member_on_the_wire_wins) {
+START_TEST(test_pb_oneof_last_member_on_the_wire_wins)
+{
     struct wire w = {0}, impl = {0};
     struct bst_pballoc a;
     struct bst_err err;
@@ -811,7 +852,8 @@ START_TEST(test_pb_oneof_last_member_on_the_wire_wins) {
 }
 END_TEST
 
-START_TEST(test_pb_nesting_deeper_than_the_limit_is_refused) {
+START_TEST(test_pb_nesting_deeper_than_the_limit_is_refused)
+{
     struct wire w = {0};
     struct bst_pballoc a;
     struct bst_err err;
@@ -837,7 +879,8 @@ END_TEST
 
 /* ---- Validating messages built in code ------------------------------------------------------- */
 
-START_TEST(test_pb_validate_checks_messages_built_in_code) {
+START_TEST(test_pb_validate_checks_messages_built_in_code)
+{
     Bastion__V1__Principal p = BASTION__V1__PRINCIPAL__INIT;
     Bastion__V1__AuditRecord rec = BASTION__V1__AUDIT_RECORD__INIT;
     Bastion__V1__AuditArgument arg0 = BASTION__V1__AUDIT_ARGUMENT__INIT;
@@ -877,7 +920,8 @@ START_TEST(test_pb_validate_checks_messages_built_in_code) {
 }
 END_TEST
 
-START_TEST(test_pb_validate_refuses_nesting_built_in_code) {
+START_TEST(test_pb_validate_refuses_nesting_built_in_code)
+{
     struct node nodes[BST_PB_MAX_DEPTH + 1];
     struct bst_err err;
 
@@ -894,7 +938,8 @@ END_TEST
 
 /* ---- Schema recursion ----------------------------------------------------------------------- */
 
-START_TEST(test_pb_no_message_type_we_serve_is_recursive) {
+START_TEST(test_pb_no_message_type_we_serve_is_recursive)
+{
     static const ProtobufCMessageDescriptor *const all[] = {
         /* mcp.proto */
         &bastion__v1__implementation__descriptor,
@@ -940,7 +985,8 @@ START_TEST(test_pb_no_message_type_we_serve_is_recursive) {
 }
 END_TEST
 
-START_TEST(test_pb_recursive_schemas_are_detected) {
+START_TEST(test_pb_recursive_schemas_are_detected)
+{
     ck_assert_int_eq(bst_pb_is_recursive(&self_descriptor), 1);
     ck_assert_int_eq(bst_pb_is_recursive(&node_descriptor), 1);
     ck_assert_int_eq(bst_pb_is_recursive(&ping_descriptor), 1);
@@ -954,7 +1000,8 @@ END_TEST
 
 /* ---- UTF-8 ---------------------------------------------------------------------------------- */
 
-START_TEST(test_utf8_valid_accepts_every_boundary_of_the_encoding) {
+START_TEST(test_utf8_valid_accepts_every_boundary_of_the_encoding)
+{
     static const char *const ok[] = {
         "",
         "plain ascii",
@@ -974,7 +1021,8 @@ START_TEST(test_utf8_valid_accepts_every_boundary_of_the_encoding) {
 }
 END_TEST
 
-START_TEST(test_utf8_valid_refuses_overlongs_surrogates_and_truncation) {
+START_TEST(test_utf8_valid_refuses_overlongs_surrogates_and_truncation)
+{
     static const char *const bad[] = {
         "\x80",
         "\xBF",
@@ -1002,7 +1050,8 @@ START_TEST(test_utf8_valid_refuses_overlongs_surrogates_and_truncation) {
 }
 END_TEST
 
-static void expect_sanitized(const char *src, size_t srclen, size_t dstlen, const char *want) {
+static void expect_sanitized(const char *src, size_t srclen, size_t dstlen, const char *want)
+{
     char dst[64];
     size_t n;
 
@@ -1015,7 +1064,8 @@ static void expect_sanitized(const char *src, size_t srclen, size_t dstlen, cons
         ck_assert_int_eq(dst[dstlen], 'X'); /* nothing written past dstlen */
 }
 
-START_TEST(test_text_sanitize_replaces_controls_with_question_marks) {
+START_TEST(test_text_sanitize_replaces_controls_with_question_marks)
+{
     expect_sanitized("a\tb\nc\rd", 7, 64, "a?b?c?d");
     expect_sanitized("nul\0here", 8, 64, "nul?here");
     expect_sanitized("\x1b[31mred\x1b[0m", 12, 64, "?[31mred?[0m");
@@ -1032,7 +1082,8 @@ START_TEST(test_text_sanitize_replaces_controls_with_question_marks) {
 }
 END_TEST
 
-START_TEST(test_text_sanitize_replaces_invalid_utf8_with_replacement_character) {
+START_TEST(test_text_sanitize_replaces_invalid_utf8_with_replacement_character)
+{
     expect_sanitized("a\xFF"
                      "b",
                      3, 64,
@@ -1052,7 +1103,8 @@ START_TEST(test_text_sanitize_replaces_invalid_utf8_with_replacement_character) 
 }
 END_TEST
 
-START_TEST(test_text_sanitize_never_cuts_a_character_at_the_end) {
+START_TEST(test_text_sanitize_never_cuts_a_character_at_the_end)
+{
     /* "ab€": € is 3 bytes. With dstlen 5 there is room for 4 bytes: "ab" and not half a €. */
     expect_sanitized("ab\xE2\x82\xAC", 5, 5, "ab");
     expect_sanitized("ab\xE2\x82\xAC", 5, 6, "ab\xE2\x82\xAC");
@@ -1065,14 +1117,16 @@ START_TEST(test_text_sanitize_never_cuts_a_character_at_the_end) {
 }
 END_TEST
 
-START_TEST(test_text_sanitize_with_no_room_writes_nothing) {
+START_TEST(test_text_sanitize_with_no_room_writes_nothing)
+{
     char dst[1] = {'X'};
     ck_assert_uint_eq(bst_text_sanitize(dst, 0, "abc", 3), 0);
     ck_assert_int_eq(dst[0], 'X');
 }
 END_TEST
 
-START_TEST(test_text_sanitize_output_is_always_printable_utf8) {
+START_TEST(test_text_sanitize_output_is_always_printable_utf8)
+{
     /* Every byte value, alone and after a lead byte of each length. */
     char src[3], dst[16];
     for (unsigned lead = 0; lead < 4; lead++) {
@@ -1095,7 +1149,8 @@ START_TEST(test_text_sanitize_output_is_always_printable_utf8) {
 }
 END_TEST
 
-static Suite *pbcheck_suite(void) {
+static Suite *pbcheck_suite(void)
+{
     Suite *s = suite_create("pbcheck");
     TCase *tc = tcase_create("allocator");
     tcase_add_test(tc, test_pballoc_counts_used_and_peak_and_returns_to_zero);
@@ -1149,7 +1204,8 @@ static Suite *pbcheck_suite(void) {
     return s;
 }
 
-int main(void) {
+int main(void)
+{
     SRunner *sr = srunner_create(pbcheck_suite());
     int failed;
 

@@ -21,7 +21,8 @@ struct snapshot {
 
 static atomic_int destroyed;
 
-static struct snapshot *snapshot_new(int version) {
+static struct snapshot *snapshot_new(int version)
+{
     struct snapshot *s = malloc(sizeof(*s));
     ck_assert_ptr_nonnull(s);
     s->magic = SNAP_MAGIC;
@@ -29,7 +30,8 @@ static struct snapshot *snapshot_new(int version) {
     return s;
 }
 
-static void snapshot_destroy(void *obj) {
+static void snapshot_destroy(void *obj)
+{
     struct snapshot *s = obj;
     ck_assert_uint_eq(s->magic, SNAP_MAGIC); /* destroyed once, never twice */
     s->magic = 0;
@@ -50,7 +52,8 @@ struct component {
 static const char *call_order[16];
 static int n_calls;
 
-static enum bst_status component_reload(void *ctx, struct bst_err *err) {
+static enum bst_status component_reload(void *ctx, struct bst_err *err)
+{
     struct component *c = ctx;
 
     ck_assert_int_lt(n_calls, 16);
@@ -61,20 +64,23 @@ static enum bst_status component_reload(void *ctx, struct bst_err *err) {
     return BST_OK;
 }
 
-static int current_version(struct component *c) {
+static int current_version(struct component *c)
+{
     struct snapshot *s = bst_snap_get(c->snap);
     int v = s->version;
     bst_snap_put(c->snap, s);
     return v;
 }
 
-static void registry_setup(void) {
+static void registry_setup(void)
+{
     bst_reload_clear();
     n_calls = 0;
     atomic_store(&destroyed, 0);
 }
 
-START_TEST(test_reload_calls_every_component_in_order_and_counts_failures) {
+START_TEST(test_reload_calls_every_component_in_order_and_counts_failures)
+{
     struct component tls = {"tls", 0, NULL, 2};
     struct component policy = {"policy", 1, NULL, 2};
     struct component users = {"users", 0, NULL, 2};
@@ -116,7 +122,8 @@ START_TEST(test_reload_calls_every_component_in_order_and_counts_failures) {
 }
 END_TEST
 
-START_TEST(test_reload_clear_removes_every_registration) {
+START_TEST(test_reload_clear_removes_every_registration)
+{
     struct component c = {"tls", 0, NULL, 2};
 
     c.snap = bst_snap_new(snapshot_new(1), snapshot_destroy);
@@ -130,12 +137,14 @@ END_TEST
 
 static int n_refusals;
 
-static enum bst_status refuse_reload(void *ctx, struct bst_err *err) {
+static enum bst_status refuse_reload(void *ctx, struct bst_err *err)
+{
     n_refusals++;
     return bst_errf(err, BST_FAILED_PRECONDITION, "component %d not ready", *(int *)ctx);
 }
 
-START_TEST(test_reload_registry_full_is_resource_exhausted) {
+START_TEST(test_reload_registry_full_is_resource_exhausted)
+{
     static int ids[200];
     int registered = 0;
     enum bst_status rv = BST_OK;
@@ -161,7 +170,8 @@ END_TEST
 
 /* ---- Snapshot holder ------------------------------------------------------------------------ */
 
-START_TEST(test_snap_get_returns_current_and_swap_replaces_it) {
+START_TEST(test_snap_get_returns_current_and_swap_replaces_it)
+{
     struct bst_snap *s = bst_snap_new(snapshot_new(1), snapshot_destroy);
     struct snapshot *a, *b;
 
@@ -183,7 +193,8 @@ START_TEST(test_snap_get_returns_current_and_swap_replaces_it) {
 }
 END_TEST
 
-START_TEST(test_snap_reader_keeps_old_snapshot_valid_across_swaps) {
+START_TEST(test_snap_reader_keeps_old_snapshot_valid_across_swaps)
+{
     struct bst_snap *s = bst_snap_new(snapshot_new(1), snapshot_destroy);
     struct snapshot *old, *old2, *mid;
 
@@ -227,7 +238,8 @@ struct reader {
     int bad; /* a snapshot seen destroyed, or a version going backwards */
 };
 
-static void *reader_main(void *arg) {
+static void *reader_main(void *arg)
+{
     struct reader *r = arg;
     int last = 0;
 
@@ -243,7 +255,8 @@ static void *reader_main(void *arg) {
     return NULL;
 }
 
-START_TEST(test_snap_survives_readers_racing_a_thousand_swaps) {
+START_TEST(test_snap_survives_readers_racing_a_thousand_swaps)
+{
     struct bst_snap *s = bst_snap_new(snapshot_new(0), snapshot_destroy);
     struct reader r[READERS];
     pthread_t t[READERS];
@@ -276,7 +289,8 @@ START_TEST(test_snap_survives_readers_racing_a_thousand_swaps) {
 }
 END_TEST
 
-static Suite *reload_suite(void) {
+static Suite *reload_suite(void)
+{
     Suite *s = suite_create("reload");
     TCase *tc = tcase_create("registry");
     tcase_add_checked_fixture(tc, registry_setup, NULL);
@@ -294,7 +308,8 @@ static Suite *reload_suite(void) {
     return s;
 }
 
-int main(void) {
+int main(void)
+{
     SRunner *sr = srunner_create(reload_suite());
     int failed;
 

@@ -8,11 +8,13 @@
 
 #define N_IDS 10000
 
-static int cmp_ids(const void *a, const void *b) {
+static int cmp_ids(const void *a, const void *b)
+{
     return memcmp(a, b, BST_REQID_HEX_LEN + 1);
 }
 
-static int hex_value(char c) {
+static int hex_value(char c)
+{
     if (c >= '0' && c <= '9')
         return c - '0';
     if (c >= 'a' && c <= 'f')
@@ -20,7 +22,8 @@ static int hex_value(char c) {
     return -1; /* upper case included: the format is lower case only */
 }
 
-START_TEST(test_reqid_ten_thousand_ids_are_unique_lowercase_hex_of_their_bytes) {
+START_TEST(test_reqid_ten_thousand_ids_are_unique_lowercase_hex_of_their_bytes)
+{
     char(*hex)[BST_REQID_HEX_LEN + 1] = calloc(N_IDS, sizeof(*hex));
 
     ck_assert_ptr_nonnull(hex);
@@ -43,7 +46,8 @@ START_TEST(test_reqid_ten_thousand_ids_are_unique_lowercase_hex_of_their_bytes) 
 }
 END_TEST
 
-START_TEST(test_reqid_bytes_are_not_constant) {
+START_TEST(test_reqid_bytes_are_not_constant)
+{
     /* Uniqueness alone would also pass for a counter: every byte position must vary. */
     struct bst_reqid first, id;
     int differs[BST_REQID_BYTES] = {0};
@@ -59,7 +63,8 @@ START_TEST(test_reqid_bytes_are_not_constant) {
 }
 END_TEST
 
-static Suite *reqid_suite(void) {
+static Suite *reqid_suite(void)
+{
     Suite *s = suite_create("reqid");
     TCase *tc = tcase_create("reqid");
     tcase_add_test(tc, test_reqid_ten_thousand_ids_are_unique_lowercase_hex_of_their_bytes);
@@ -68,7 +73,8 @@ static Suite *reqid_suite(void) {
     return s;
 }
 
-int main(void) {
+int main(void)
+{
     SRunner *sr = srunner_create(reqid_suite());
     int failed;
 

@@ -12,13 +12,15 @@
 
 static char dir[64];
 
-static void make_dir(void) {
+static void make_dir(void)
+{
     snprintf(dir, sizeof(dir), "/tmp/check_secretfile.XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
 }
 
 /* Removes the files the tests create (the names are fixed, so no directory walk is needed). */
-static void remove_dir(void) {
+static void remove_dir(void)
+{
     static const char *const names[] = {"key", "link", "sub", "big", "max", "cert"};
     char p[128];
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -29,7 +31,8 @@ static void remove_dir(void) {
     rmdir(dir);
 }
 
-static const char *path_of(const char *name) {
+static const char *path_of(const char *name)
+{
     static char p[128];
     snprintf(p, sizeof(p), "%s/%s", dir, name);
     return p;
@@ -37,7 +40,8 @@ static const char *path_of(const char *name) {
 
 /* Creates dir/name with contents and exactly `mode` (chmod after creation, so the umask does
  * not interfere) and returns its path. */
-static const char *make_file(const char *name, const char *contents, mode_t mode) {
+static const char *make_file(const char *name, const char *contents, mode_t mode)
+{
     const char *p = path_of(name);
     int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     size_t len = strlen(contents);
@@ -48,7 +52,8 @@ static const char *make_file(const char *name, const char *contents, mode_t mode
     return p;
 }
 
-START_TEST(test_secret_0600_file_is_read_exactly) {
+START_TEST(test_secret_0600_file_is_read_exactly)
+{
     static const char key[] = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI\n";
     struct bst_secret s;
     struct bst_err err;
@@ -61,7 +66,8 @@ START_TEST(test_secret_0600_file_is_read_exactly) {
 }
 END_TEST
 
-START_TEST(test_secret_0400_file_is_read) {
+START_TEST(test_secret_0400_file_is_read)
+{
     struct bst_secret s;
     struct bst_err err;
 
@@ -71,7 +77,8 @@ START_TEST(test_secret_0400_file_is_read) {
 }
 END_TEST
 
-START_TEST(test_secret_empty_file_is_read_as_empty) {
+START_TEST(test_secret_empty_file_is_read_as_empty)
+{
     struct bst_secret s;
     struct bst_err err;
 
@@ -83,7 +90,8 @@ START_TEST(test_secret_empty_file_is_read_as_empty) {
 }
 END_TEST
 
-START_TEST(test_secret_group_or_other_bits_are_refused_naming_the_mode) {
+START_TEST(test_secret_group_or_other_bits_are_refused_naming_the_mode)
+{
     static const struct {
         mode_t mode;
         const char *text;
@@ -104,7 +112,8 @@ START_TEST(test_secret_group_or_other_bits_are_refused_naming_the_mode) {
 }
 END_TEST
 
-START_TEST(test_secret_directory_is_refused) {
+START_TEST(test_secret_directory_is_refused)
+{
     struct bst_secret s;
     struct bst_err err;
 
@@ -115,7 +124,8 @@ START_TEST(test_secret_directory_is_refused) {
 }
 END_TEST
 
-START_TEST(test_secret_missing_file_is_not_found) {
+START_TEST(test_secret_missing_file_is_not_found)
+{
     struct bst_secret s;
     struct bst_err err;
 
@@ -126,7 +136,8 @@ START_TEST(test_secret_missing_file_is_not_found) {
 }
 END_TEST
 
-START_TEST(test_secret_symlink_to_0600_file_is_followed) {
+START_TEST(test_secret_symlink_to_0600_file_is_followed)
+{
     struct bst_secret s;
     struct bst_err err;
 
@@ -139,7 +150,8 @@ START_TEST(test_secret_symlink_to_0600_file_is_followed) {
 }
 END_TEST
 
-START_TEST(test_secret_symlink_to_0644_file_is_judged_by_the_target) {
+START_TEST(test_secret_symlink_to_0644_file_is_judged_by_the_target)
+{
     struct bst_secret s;
     struct bst_err err;
 
@@ -151,7 +163,8 @@ START_TEST(test_secret_symlink_to_0644_file_is_judged_by_the_target) {
 }
 END_TEST
 
-static const char *make_sparse(const char *name, off_t size, mode_t mode) {
+static const char *make_sparse(const char *name, off_t size, mode_t mode)
+{
     const char *p = path_of(name);
     int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     ck_assert_int_ge(fd, 0);
@@ -161,7 +174,8 @@ static const char *make_sparse(const char *name, off_t size, mode_t mode) {
     return p;
 }
 
-START_TEST(test_secret_over_the_size_limit_is_refused) {
+START_TEST(test_secret_over_the_size_limit_is_refused)
+{
     struct bst_secret s;
     struct bst_err err;
 
@@ -174,7 +188,8 @@ START_TEST(test_secret_over_the_size_limit_is_refused) {
 }
 END_TEST
 
-START_TEST(test_secret_at_the_size_limit_is_read) {
+START_TEST(test_secret_at_the_size_limit_is_read)
+{
     struct bst_secret s;
     struct bst_err err;
 
@@ -187,7 +202,8 @@ START_TEST(test_secret_at_the_size_limit_is_read) {
 }
 END_TEST
 
-START_TEST(test_secret_free_clears_the_struct_and_tolerates_repeats) {
+START_TEST(test_secret_free_clears_the_struct_and_tolerates_repeats)
+{
     struct bst_secret s;
     struct bst_secret zero = {NULL, 0};
     struct bst_err err;
@@ -203,7 +219,8 @@ START_TEST(test_secret_free_clears_the_struct_and_tolerates_repeats) {
 }
 END_TEST
 
-START_TEST(test_secret_owned_by_another_user_is_refused) {
+START_TEST(test_secret_owned_by_another_user_is_refused)
+{
     struct bst_secret s;
     struct bst_err err;
     const char *p = make_file("key", "secret", 0600);
@@ -234,7 +251,8 @@ START_TEST(test_secret_owned_by_another_user_is_refused) {
 }
 END_TEST
 
-START_TEST(test_file_read_accepts_0644_and_reads_exactly) {
+START_TEST(test_file_read_accepts_0644_and_reads_exactly)
+{
     static const char cert[] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
     char *buf = NULL;
     size_t len = 0;
@@ -247,7 +265,8 @@ START_TEST(test_file_read_accepts_0644_and_reads_exactly) {
 }
 END_TEST
 
-START_TEST(test_file_read_refuses_over_max_missing_and_directories) {
+START_TEST(test_file_read_refuses_over_max_missing_and_directories)
+{
     char *buf = (char *)"sentinel";
     size_t len = 99;
     struct bst_err err;
@@ -264,7 +283,8 @@ START_TEST(test_file_read_refuses_over_max_missing_and_directories) {
 }
 END_TEST
 
-static Suite *secretfile_suite(void) {
+static Suite *secretfile_suite(void)
+{
     Suite *s = suite_create("secretfile");
     TCase *tc = tcase_create("secret");
     tcase_add_checked_fixture(tc, make_dir, remove_dir);
@@ -290,7 +310,8 @@ static Suite *secretfile_suite(void) {
     return s;
 }
 
-int main(void) {
+int main(void)
+{
     SRunner *sr = srunner_create(secretfile_suite());
     int failed;
 

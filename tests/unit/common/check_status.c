@@ -33,14 +33,16 @@ static const struct {
 
 #define N_CODES (sizeof(grpc_codes) / sizeof(grpc_codes[0]))
 
-START_TEST(test_status_names_equal_grpc_names_for_every_code) {
+START_TEST(test_status_names_equal_grpc_names_for_every_code)
+{
     ck_assert_int_eq(BST_STATUS_MAX + 1, (int)N_CODES);
     for (size_t i = 0; i < N_CODES; i++)
         ck_assert_str_eq(bst_status_name((enum bst_status)grpc_codes[i].code), grpc_codes[i].name);
 }
 END_TEST
 
-START_TEST(test_status_enum_values_equal_grpc_codes) {
+START_TEST(test_status_enum_values_equal_grpc_codes)
+{
     /* Converting a status to the wire is the identity. */
     ck_assert_int_eq(BST_OK, 0);
     ck_assert_int_eq(BST_INVALID_ARGUMENT, 3);
@@ -55,7 +57,8 @@ START_TEST(test_status_enum_values_equal_grpc_codes) {
 }
 END_TEST
 
-START_TEST(test_status_out_of_range_is_unknown) {
+START_TEST(test_status_out_of_range_is_unknown)
+{
     static const int bad[] = {17, 99, 1000, -1, -17};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ck_assert_str_eq(bst_status_name((enum bst_status)bad[i]), "UNKNOWN");
@@ -64,7 +67,8 @@ START_TEST(test_status_out_of_range_is_unknown) {
 }
 END_TEST
 
-START_TEST(test_status_str_is_a_distinct_sentence_for_every_code) {
+START_TEST(test_status_str_is_a_distinct_sentence_for_every_code)
+{
     for (size_t i = 0; i < N_CODES; i++) {
         const char *s = bst_status_str((enum bst_status)i);
         ck_assert_ptr_nonnull(s);
@@ -75,7 +79,8 @@ START_TEST(test_status_str_is_a_distinct_sentence_for_every_code) {
 }
 END_TEST
 
-START_TEST(test_errf_formats_and_returns_the_code) {
+START_TEST(test_errf_formats_and_returns_the_code)
+{
     struct bst_err err = {BST_OK, ""};
 
     ck_assert_int_eq(bst_errf(&err, BST_NOT_FOUND, "%s: no such file (%d)", "/etc/x", 2),
@@ -87,7 +92,8 @@ START_TEST(test_errf_formats_and_returns_the_code) {
 }
 END_TEST
 
-START_TEST(test_errf_truncates_a_long_message_to_the_buffer) {
+START_TEST(test_errf_truncates_a_long_message_to_the_buffer)
+{
     struct bst_err err;
     char long_text[600];
 
@@ -100,7 +106,8 @@ START_TEST(test_errf_truncates_a_long_message_to_the_buffer) {
 }
 END_TEST
 
-START_TEST(test_err_prefix_prepends_with_a_colon) {
+START_TEST(test_err_prefix_prepends_with_a_colon)
+{
     struct bst_err err;
 
     bst_errf(&err, BST_INVALID_ARGUMENT, "unknown key \"tls_cert\"");
@@ -113,7 +120,8 @@ START_TEST(test_err_prefix_prepends_with_a_colon) {
 }
 END_TEST
 
-START_TEST(test_err_prefix_truncates_a_600_byte_message_safely) {
+START_TEST(test_err_prefix_truncates_a_600_byte_message_safely)
+{
     struct bst_err err;
     char text[600], prefix[600];
 
@@ -136,7 +144,8 @@ START_TEST(test_err_prefix_truncates_a_600_byte_message_safely) {
 }
 END_TEST
 
-static Suite *status_suite(void) {
+static Suite *status_suite(void)
+{
     Suite *s = suite_create("status");
     TCase *tc = tcase_create("names");
     tcase_add_test(tc, test_status_names_equal_grpc_names_for_every_code);
@@ -154,7 +163,8 @@ static Suite *status_suite(void) {
     return s;
 }
 
-int main(void) {
+int main(void)
+{
     SRunner *sr = srunner_create(status_suite());
     int failed;
 

@@ -17,13 +17,15 @@
 
 /* ---- Helpers ------------------------------------------------------------------------------- */
 
-static double now_ms(void) {
+static double now_ms(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static struct bst_yaml_doc *parse_ok(const char *text) {
+static struct bst_yaml_doc *parse_ok(const char *text)
+{
     struct bst_yaml_doc *doc = NULL;
     struct bst_err err = {0};
     enum bst_status rv = bst_yaml_parse("t.yaml", text, strlen(text), NULL, &doc, &err);
@@ -35,7 +37,8 @@ static struct bst_yaml_doc *parse_ok(const char *text) {
 /* Parses buf[0..len) with lim and checks that it is refused with code and a message that starts
  * with "t.yaml:<where>: " and contains what. */
 static void refused_lim(const char *buf, size_t len, const struct bst_yaml_limits *lim,
-                        enum bst_status code, const char *where, const char *what) {
+                        enum bst_status code, const char *where, const char *what)
+{
     struct bst_yaml_doc *doc = (struct bst_yaml_doc *)1;
     struct bst_err err = {0};
     char prefix[64];
@@ -51,14 +54,16 @@ static void refused_lim(const char *buf, size_t len, const struct bst_yaml_limit
 }
 
 static void refused(const char *buf, size_t len, enum bst_status code, const char *where,
-                    const char *what) {
+                    const char *what)
+{
     refused_lim(buf, len, NULL, code, where, what);
 }
 
 #define REFUSED(lit, where, what) refused(lit, sizeof(lit) - 1, BST_INVALID_ARGUMENT, where, what)
 
 /* Builds depth '[' followed by depth ']'. */
-static char *nested_flow(size_t depth) {
+static char *nested_flow(size_t depth)
+{
     char *s = malloc(2 * depth + 1);
     ck_assert_ptr_nonnull(s);
     memset(s, '[', depth);
@@ -68,7 +73,8 @@ static char *nested_flow(size_t depth) {
 }
 
 /* Builds depth nested block mappings: "a:\n  a:\n    a: x\n" (one space of indent per level). */
-static char *nested_block_map(size_t depth) {
+static char *nested_block_map(size_t depth)
+{
     size_t cap = depth * (depth + 4) + 8, used = 0;
     char *s = malloc(cap);
     ck_assert_ptr_nonnull(s);
@@ -83,7 +89,8 @@ static char *nested_block_map(size_t depth) {
 }
 
 /* Builds depth compact block sequences on one line: "- - - ... x". */
-static char *nested_block_seq(size_t depth) {
+static char *nested_block_seq(size_t depth)
+{
     char *s = malloc(2 * depth + 2);
     ck_assert_ptr_nonnull(s);
     for (size_t i = 0; i < depth; i++) {
@@ -97,7 +104,8 @@ static char *nested_block_seq(size_t depth) {
 
 /* ---- Parsing ------------------------------------------------------------------------------- */
 
-START_TEST(test_yaml_builds_tree_with_positions) {
+START_TEST(test_yaml_builds_tree_with_positions)
+{
     struct bst_yaml_doc *doc = parse_ok("a: 1\nb:\n  - x\n  - 'y'\nc: {d: \"e\"}\n");
     const struct bst_yaml_node *r = doc->root, *b, *c;
 
@@ -131,7 +139,8 @@ START_TEST(test_yaml_builds_tree_with_positions) {
 }
 END_TEST
 
-START_TEST(test_yaml_get_returns_null_for_non_map) {
+START_TEST(test_yaml_get_returns_null_for_non_map)
+{
     struct bst_yaml_doc *doc = parse_ok("[a, b]\n");
     ck_assert_ptr_null(bst_yaml_get(doc->root, "a"));
     ck_assert_ptr_null(bst_yaml_get(doc->root->items[0], "a"));
@@ -141,7 +150,8 @@ START_TEST(test_yaml_get_returns_null_for_non_map) {
 }
 END_TEST
 
-START_TEST(test_yaml_lone_document_marker_is_one_empty_document) {
+START_TEST(test_yaml_lone_document_marker_is_one_empty_document)
+{
     struct bst_yaml_doc *doc = parse_ok("---\n");
     ck_assert_int_eq(doc->root->kind, BST_YAML_SCALAR);
     ck_assert_uint_eq(doc->root->len, 0);
@@ -150,23 +160,27 @@ START_TEST(test_yaml_lone_document_marker_is_one_empty_document) {
 }
 END_TEST
 
-START_TEST(test_yaml_alias_is_refused) {
+START_TEST(test_yaml_alias_is_refused)
+{
     REFUSED("a: 1\nb: *x\n", "2:4", "aliases (*x) are not allowed");
 }
 END_TEST
 
-START_TEST(test_yaml_anchor_is_refused) {
+START_TEST(test_yaml_anchor_is_refused)
+{
     REFUSED("a: 1\nb: &x 1\nc: *x\n", "2:4", "anchors (&x) are not allowed");
     REFUSED("- &m {a: 1}\n", "1:3", "anchors");
 }
 END_TEST
 
-START_TEST(test_yaml_cycle_is_refused) {
+START_TEST(test_yaml_cycle_is_refused)
+{
     REFUSED("&a [*a]", "1:1", "anchors (&a)");
 }
 END_TEST
 
-START_TEST(test_yaml_billion_laughs_is_refused_quickly) {
+START_TEST(test_yaml_billion_laughs_is_refused_quickly)
+{
     static const char bomb[] = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
                                "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
                                "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
@@ -183,7 +197,8 @@ START_TEST(test_yaml_billion_laughs_is_refused_quickly) {
 }
 END_TEST
 
-START_TEST(test_yaml_tags_are_refused) {
+START_TEST(test_yaml_tags_are_refused)
+{
     REFUSED("a: !!str 5\n", "1:4", "tags");
     REFUSED("!foo {a: 1}\n", "1:1", "tags (!foo)");
     REFUSED("a:\n  - ! x\n", "2:5", "tags (!)");
@@ -192,19 +207,22 @@ START_TEST(test_yaml_tags_are_refused) {
 }
 END_TEST
 
-START_TEST(test_yaml_duplicate_key_is_refused) {
+START_TEST(test_yaml_duplicate_key_is_refused)
+{
     REFUSED("a: 1\nb: 2\na: 3\n", "3:1", "duplicate key 'a' (first at 1:1)");
     REFUSED("{x: 1, x: 2}", "1:8", "duplicate key 'x' (first at 1:2)");
     REFUSED("outer:\n  k: 1\n  j: 2\n  'k': 3\n", "4:3", "duplicate key 'k' (first at 2:3)");
 }
 END_TEST
 
-START_TEST(test_yaml_earliest_duplicate_key_is_reported) {
+START_TEST(test_yaml_earliest_duplicate_key_is_reported)
+{
     REFUSED("c: 1\nb: 1\na: 1\nb: 2\nc: 2\na: 3\n", "4:1", "duplicate key 'b' (first at 2:1)");
 }
 END_TEST
 
-START_TEST(test_yaml_large_map_duplicate_detection_is_not_quadratic) {
+START_TEST(test_yaml_large_map_duplicate_detection_is_not_quadratic)
+{
     const size_t keys = 50000;
     size_t cap = keys * 16 + 32, used = 0;
     char *s = malloc(cap), where[32];
@@ -236,43 +254,50 @@ START_TEST(test_yaml_large_map_duplicate_detection_is_not_quadratic) {
 }
 END_TEST
 
-START_TEST(test_yaml_non_scalar_key_is_refused) {
+START_TEST(test_yaml_non_scalar_key_is_refused)
+{
     REFUSED("[a]: 1\n", "1:1", "a key must be a scalar, not a sequence");
     REFUSED("? {a: 1}\n: 1\n", "1:3", "a key must be a scalar, not a mapping");
 }
 END_TEST
 
-START_TEST(test_yaml_two_documents_are_refused) {
+START_TEST(test_yaml_two_documents_are_refused)
+{
     REFUSED("a: 1\n---\nb: 2\n", "2:1", "second document");
     REFUSED("--- 1\n--- 2\n", "2:1", "second document");
 }
 END_TEST
 
-START_TEST(test_yaml_empty_file_is_refused) {
+START_TEST(test_yaml_empty_file_is_refused)
+{
     REFUSED("", "1:1", "no document");
     refused(NULL, 0, BST_INVALID_ARGUMENT, "1:1", "no document");
 }
 END_TEST
 
-START_TEST(test_yaml_comments_only_is_refused) {
+START_TEST(test_yaml_comments_only_is_refused)
+{
     REFUSED("# just\n# comments\n", "3:1", "no document");
     REFUSED("   \n\n", "3:1", "no document");
 }
 END_TEST
 
-START_TEST(test_yaml_nul_byte_is_refused) {
+START_TEST(test_yaml_nul_byte_is_refused)
+{
     REFUSED("a: 1\nb: x\0y\n", "2:5", "NUL byte");
     REFUSED("\0", "1:1", "NUL byte");
 }
 END_TEST
 
-START_TEST(test_yaml_escaped_nul_in_scalar_is_refused) {
+START_TEST(test_yaml_escaped_nul_in_scalar_is_refused)
+{
     REFUSED("a: \"x\\0y\"\n", "1:4", "NUL character");
     REFUSED("a: \"\\x00\"\n", "1:4", "NUL character");
 }
 END_TEST
 
-START_TEST(test_yaml_invalid_utf8_is_refused) {
+START_TEST(test_yaml_invalid_utf8_is_refused)
+{
     REFUSED("a: 1\nbb: \xc3\x28\n", "2:5", "invalid UTF-8 (byte 0xc3)");
     REFUSED("\xc3\xa9t\xc3\xa9: \xff\n", "1:6", "invalid UTF-8 (byte 0xff)");
     REFUSED("a: \xc0\xaf\n", "1:4", "invalid UTF-8");         /* overlong '/' */
@@ -284,7 +309,8 @@ START_TEST(test_yaml_invalid_utf8_is_refused) {
 }
 END_TEST
 
-START_TEST(test_yaml_valid_multibyte_utf8_is_accepted) {
+START_TEST(test_yaml_valid_multibyte_utf8_is_accepted)
+{
     struct bst_yaml_doc *doc = parse_ok("name: \"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91\"\n");
     ck_assert_str_eq(bst_yaml_get(doc->root, "name")->value,
                      "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91");
@@ -292,18 +318,21 @@ START_TEST(test_yaml_valid_multibyte_utf8_is_accepted) {
 }
 END_TEST
 
-START_TEST(test_yaml_control_character_is_refused_with_position) {
+START_TEST(test_yaml_control_character_is_refused_with_position)
+{
     REFUSED("a: 1\nb: x\x01y\n", "2:5", "control characters");
 }
 END_TEST
 
-START_TEST(test_yaml_syntax_error_has_position) {
+START_TEST(test_yaml_syntax_error_has_position)
+{
     REFUSED("a: b: c\n", "1:5", "mapping values are not allowed");
     REFUSED("a: [1, 2\n", "2:1", "while parsing a flow sequence at 1:4");
 }
 END_TEST
 
-START_TEST(test_yaml_depth_32_is_accepted) {
+START_TEST(test_yaml_depth_32_is_accepted)
+{
     char *flow = nested_flow(32), *block = nested_block_map(32);
     struct bst_yaml_doc *doc = parse_ok(flow);
     const struct bst_yaml_node *n = doc->root;
@@ -322,7 +351,8 @@ START_TEST(test_yaml_depth_32_is_accepted) {
 }
 END_TEST
 
-START_TEST(test_yaml_depth_33_is_refused) {
+START_TEST(test_yaml_depth_33_is_refused)
+{
     char *flow = nested_flow(33), *block = nested_block_map(33), *seq = nested_block_seq(33);
     refused(flow, strlen(flow), BST_RESOURCE_EXHAUSTED, "1:33", "nesting deeper than 32 levels");
     refused(block, strlen(block), BST_RESOURCE_EXHAUSTED, "33:33", "nesting deeper than 32 levels");
@@ -333,7 +363,8 @@ START_TEST(test_yaml_depth_33_is_refused) {
 }
 END_TEST
 
-START_TEST(test_yaml_depth_100000_flow_is_refused_quickly) {
+START_TEST(test_yaml_depth_100000_flow_is_refused_quickly)
+{
     char *s = nested_flow(100000);
     double t0 = now_ms(), dt;
     refused(s, strlen(s), BST_RESOURCE_EXHAUSTED, "1:33", "nesting deeper");
@@ -344,7 +375,8 @@ START_TEST(test_yaml_depth_100000_flow_is_refused_quickly) {
 }
 END_TEST
 
-START_TEST(test_yaml_depth_100000_block_is_refused_quickly) {
+START_TEST(test_yaml_depth_100000_block_is_refused_quickly)
+{
     char *s = nested_block_seq(100000);
     double t0 = now_ms(), dt;
     refused(s, strlen(s), BST_RESOURCE_EXHAUSTED, "1:65", "nesting deeper");
@@ -355,7 +387,8 @@ START_TEST(test_yaml_depth_100000_block_is_refused_quickly) {
 }
 END_TEST
 
-START_TEST(test_yaml_depth_limit_is_configurable) {
+START_TEST(test_yaml_depth_limit_is_configurable)
+{
     struct bst_yaml_limits lim;
     bst_yaml_limits_default(&lim);
     lim.max_depth = 2;
@@ -364,7 +397,8 @@ START_TEST(test_yaml_depth_limit_is_configurable) {
 }
 END_TEST
 
-START_TEST(test_yaml_input_over_max_bytes_is_refused_before_parsing) {
+START_TEST(test_yaml_input_over_max_bytes_is_refused_before_parsing)
+{
     size_t len = 2 * 1024 * 1024;
     char *s = malloc(len);
     double t0, dt;
@@ -379,7 +413,8 @@ START_TEST(test_yaml_input_over_max_bytes_is_refused_before_parsing) {
 }
 END_TEST
 
-START_TEST(test_yaml_too_many_nodes_is_refused) {
+START_TEST(test_yaml_too_many_nodes_is_refused)
+{
     const size_t n = 100001;
     char *s = malloc(2 * n + 2);
     struct bst_yaml_limits lim;
@@ -402,7 +437,8 @@ START_TEST(test_yaml_too_many_nodes_is_refused) {
 }
 END_TEST
 
-START_TEST(test_yaml_long_scalar_is_refused) {
+START_TEST(test_yaml_long_scalar_is_refused)
+{
     struct bst_yaml_limits lim;
     bst_yaml_limits_default(&lim);
     lim.max_scalar = 8;
@@ -421,7 +457,8 @@ END_TEST
 /* ---- Typed readers ------------------------------------------------------------------------- */
 
 /* Parses "v: <value>" and returns the document; *n is the value node. */
-static struct bst_yaml_doc *value_doc(const char *value, const struct bst_yaml_node **n) {
+static struct bst_yaml_doc *value_doc(const char *value, const struct bst_yaml_node **n)
+{
     char text[256];
     struct bst_yaml_doc *doc;
 
@@ -432,7 +469,8 @@ static struct bst_yaml_doc *value_doc(const char *value, const struct bst_yaml_n
     return doc;
 }
 
-static enum bst_status read_bool(const char *value, int *out, struct bst_err *err) {
+static enum bst_status read_bool(const char *value, int *out, struct bst_err *err)
+{
     const struct bst_yaml_node *n;
     struct bst_yaml_doc *doc = value_doc(value, &n);
     enum bst_status rv = bst_yaml_bool(doc, n, out, err);
@@ -441,7 +479,8 @@ static enum bst_status read_bool(const char *value, int *out, struct bst_err *er
 }
 
 static enum bst_status read_int(const char *value, int64_t min, int64_t max, int64_t *out,
-                                struct bst_err *err) {
+                                struct bst_err *err)
+{
     const struct bst_yaml_node *n;
     struct bst_yaml_doc *doc = value_doc(value, &n);
     enum bst_status rv = bst_yaml_int(doc, n, min, max, out, err);
@@ -451,7 +490,8 @@ static enum bst_status read_int(const char *value, int64_t min, int64_t max, int
 
 /* Reads a string and copies it to buf (the document is freed before returning). */
 static enum bst_status read_str(const char *value, int allow_empty, char *buf, size_t size,
-                                struct bst_err *err) {
+                                struct bst_err *err)
+{
     const struct bst_yaml_node *n;
     const char *s = NULL;
     struct bst_yaml_doc *doc = value_doc(value, &n);
@@ -462,7 +502,8 @@ static enum bst_status read_str(const char *value, int allow_empty, char *buf, s
     return rv;
 }
 
-START_TEST(test_yaml_bool_accepts_only_plain_true_false) {
+START_TEST(test_yaml_bool_accepts_only_plain_true_false)
+{
     struct bst_err err = {0};
     int v = -1;
     ck_assert_int_eq(read_bool("true", &v, &err), BST_OK);
@@ -472,7 +513,8 @@ START_TEST(test_yaml_bool_accepts_only_plain_true_false) {
 }
 END_TEST
 
-START_TEST(test_yaml_bool_refuses_yaml11_spellings) {
+START_TEST(test_yaml_bool_refuses_yaml11_spellings)
+{
     static const char *const bad[] = {"on", "NO", "yes", "Off", "y", "True", "FALSE", NULL};
     struct bst_err err = {0};
     int v = 7;
@@ -486,7 +528,8 @@ START_TEST(test_yaml_bool_refuses_yaml11_spellings) {
 }
 END_TEST
 
-START_TEST(test_yaml_bool_refuses_quoted_and_other_values) {
+START_TEST(test_yaml_bool_refuses_quoted_and_other_values)
+{
     struct bst_err err = {0};
     int v;
     ck_assert_int_eq(read_bool("\"true\"", &v, &err), BST_INVALID_ARGUMENT);
@@ -499,7 +542,8 @@ START_TEST(test_yaml_bool_refuses_quoted_and_other_values) {
 }
 END_TEST
 
-START_TEST(test_yaml_int_reads_decimal_within_bounds) {
+START_TEST(test_yaml_int_reads_decimal_within_bounds)
+{
     struct bst_err err = {0};
     int64_t v = 0;
     ck_assert_int_eq(read_int("42", 0, 100, &v, &err), BST_OK);
@@ -515,7 +559,8 @@ START_TEST(test_yaml_int_reads_decimal_within_bounds) {
 }
 END_TEST
 
-START_TEST(test_yaml_int_refuses_out_of_bounds_and_overflow) {
+START_TEST(test_yaml_int_refuses_out_of_bounds_and_overflow)
+{
     struct bst_err err = {0};
     int64_t v = 5;
     ck_assert_int_eq(read_int("101", 0, 100, &v, &err), BST_INVALID_ARGUMENT);
@@ -532,7 +577,8 @@ START_TEST(test_yaml_int_refuses_out_of_bounds_and_overflow) {
 }
 END_TEST
 
-START_TEST(test_yaml_int_refuses_non_decimal_forms) {
+START_TEST(test_yaml_int_refuses_non_decimal_forms)
+{
     static const char *const bad[] = {"+1",    "1.0", "0x10", "1_000", "010", "1e3", "",
                                       "\"5\"", "'5'", "5 6",  "5s",    "-x",  NULL};
     struct bst_err err = {0};
@@ -547,7 +593,8 @@ START_TEST(test_yaml_int_refuses_non_decimal_forms) {
 }
 END_TEST
 
-START_TEST(test_yaml_str_refuses_unquoted_yaml11_words) {
+START_TEST(test_yaml_str_refuses_unquoted_yaml11_words)
+{
     static const char *const bad[] = {"on", "NO",   "yes",  "Y",    "n", "Off",
                                       "~",  "null", "NULL", "True", NULL};
     struct bst_err err = {0};
@@ -560,7 +607,8 @@ START_TEST(test_yaml_str_refuses_unquoted_yaml11_words) {
 }
 END_TEST
 
-START_TEST(test_yaml_str_accepts_quoted_yaml11_words) {
+START_TEST(test_yaml_str_accepts_quoted_yaml11_words)
+{
     struct bst_err err = {0};
     char buf[64];
     ck_assert_int_eq(read_str("\"on\"", 0, buf, sizeof(buf), &err), BST_OK);
@@ -574,7 +622,8 @@ START_TEST(test_yaml_str_accepts_quoted_yaml11_words) {
 }
 END_TEST
 
-START_TEST(test_yaml_str_empty_only_quoted_and_allowed) {
+START_TEST(test_yaml_str_empty_only_quoted_and_allowed)
+{
     struct bst_err err = {0};
     char buf[64];
     ck_assert_int_eq(read_str("", 0, buf, sizeof(buf), &err), BST_INVALID_ARGUMENT);
@@ -589,7 +638,8 @@ START_TEST(test_yaml_str_empty_only_quoted_and_allowed) {
 }
 END_TEST
 
-START_TEST(test_yaml_errf_formats_position) {
+START_TEST(test_yaml_errf_formats_position)
+{
     struct bst_yaml_doc *doc = parse_ok("a:\n  b: 1\n");
     struct bst_err err = {0};
     const struct bst_yaml_node *b = bst_yaml_get(bst_yaml_get(doc->root, "a"), "b");
@@ -671,7 +721,8 @@ static const struct bst_field cfg_fields[] = {
 };
 
 /* Decodes text into c with cfg_fields; c is zeroed first. */
-static enum bst_status decode_text(const char *text, struct cfg *c, struct bst_err *err) {
+static enum bst_status decode_text(const char *text, struct cfg *c, struct bst_err *err)
+{
     struct bst_yaml_doc *doc = parse_ok(text);
     enum bst_status rv;
     memset(c, 0, sizeof(*c));
@@ -682,13 +733,15 @@ static enum bst_status decode_text(const char *text, struct cfg *c, struct bst_e
 
 /* Decodes "<key>: <value>" and returns the status; c keeps what was stored. */
 static enum bst_status decode_kv(const char *key, const char *value, struct cfg *c,
-                                 struct bst_err *err) {
+                                 struct bst_err *err)
+{
     char text[256];
     snprintf(text, sizeof(text), "%s: %s\n", key, value);
     return decode_text(text, c, err);
 }
 
-START_TEST(test_yaml_decode_applies_defaults) {
+START_TEST(test_yaml_decode_applies_defaults)
+{
     struct cfg c;
     struct bst_err err = {0};
     memset(&c, 0, sizeof(c));
@@ -708,7 +761,8 @@ START_TEST(test_yaml_decode_applies_defaults) {
 }
 END_TEST
 
-START_TEST(test_yaml_decode_reads_every_type) {
+START_TEST(test_yaml_decode_reads_every_type)
+{
     struct cfg c;
     struct bst_err err = {0};
     ck_assert_int_eq(decode_text("listen: \"0.0.0.0:9000\"\nworkers: 16\nverbose: true\n"
@@ -729,7 +783,8 @@ START_TEST(test_yaml_decode_reads_every_type) {
 }
 END_TEST
 
-START_TEST(test_yaml_decode_string_default_is_replaced_without_leak) {
+START_TEST(test_yaml_decode_string_default_is_replaced_without_leak)
+{
     struct cfg c;
     struct bst_err err = {0};
     struct bst_yaml_doc *doc = parse_ok("listen: \"[::1]:8443\"\n");
@@ -748,7 +803,8 @@ START_TEST(test_yaml_decode_string_default_is_replaced_without_leak) {
 }
 END_TEST
 
-START_TEST(test_yaml_decode_unknown_key_names_position_and_choices) {
+START_TEST(test_yaml_decode_unknown_key_names_position_and_choices)
+{
     struct cfg c;
     struct bst_err err = {0};
     ck_assert_int_eq(decode_text("workers: 2\nworkres: 3\n", &c, &err), BST_INVALID_ARGUMENT);
@@ -762,7 +818,8 @@ START_TEST(test_yaml_decode_unknown_key_names_position_and_choices) {
 }
 END_TEST
 
-START_TEST(test_yaml_decode_refuses_wrong_type) {
+START_TEST(test_yaml_decode_refuses_wrong_type)
+{
     struct cfg c;
     struct bst_err err = {0};
     ck_assert_int_eq(decode_kv("workers", "many", &c, &err), BST_INVALID_ARGUMENT);
@@ -786,7 +843,8 @@ START_TEST(test_yaml_decode_refuses_wrong_type) {
 }
 END_TEST
 
-START_TEST(test_yaml_decode_root_must_be_a_mapping) {
+START_TEST(test_yaml_decode_root_must_be_a_mapping)
+{
     struct cfg c;
     struct bst_err err = {0};
     ck_assert_int_eq(decode_text("- a\n", &c, &err), BST_INVALID_ARGUMENT);
@@ -795,7 +853,8 @@ START_TEST(test_yaml_decode_root_must_be_a_mapping) {
 }
 END_TEST
 
-START_TEST(test_yaml_decode_refuses_out_of_range) {
+START_TEST(test_yaml_decode_refuses_out_of_range)
+{
     struct cfg c;
     struct bst_err err = {0};
     ck_assert_int_eq(decode_kv("workers", "65", &c, &err), BST_INVALID_ARGUMENT);
@@ -811,7 +870,8 @@ START_TEST(test_yaml_decode_refuses_out_of_range) {
 }
 END_TEST
 
-START_TEST(test_yaml_decode_nested_section) {
+START_TEST(test_yaml_decode_nested_section)
+{
     struct cfg c;
     struct bst_err err = {0};
     ck_assert_int_eq(decode_text("tls: {handshake_timeout: 1500, cert: 'a b'}\n", &c, &err),
@@ -854,7 +914,8 @@ static const struct bst_field req_fields[] = {
     {.name = NULL},
 };
 
-START_TEST(test_yaml_decode_required_key_missing) {
+START_TEST(test_yaml_decode_required_key_missing)
+{
     struct req r;
     struct bst_err err = {0};
     struct bst_yaml_doc *doc = parse_ok("# config\nport: 80\nauth:\n  ca: /ca.pem\n");
@@ -892,7 +953,8 @@ START_TEST(test_yaml_decode_required_key_missing) {
 }
 END_TEST
 
-START_TEST(test_yaml_decode_durations_with_units) {
+START_TEST(test_yaml_decode_durations_with_units)
+{
     static const struct {
         const char *text;
         int64_t ms;
@@ -913,7 +975,8 @@ START_TEST(test_yaml_decode_durations_with_units) {
 }
 END_TEST
 
-START_TEST(test_yaml_decode_refuses_bad_durations) {
+START_TEST(test_yaml_decode_refuses_bad_durations)
+{
     static const char *const bad[] = {"10 s",  "10d",      "1.5s", "-5s",  "s", "10S",
                                       "10sec", "\"1500\"", "010",  "true", "",  NULL};
     struct cfg c;
@@ -933,7 +996,8 @@ START_TEST(test_yaml_decode_refuses_bad_durations) {
 }
 END_TEST
 
-START_TEST(test_yaml_decode_duration_overflow_is_refused) {
+START_TEST(test_yaml_decode_duration_overflow_is_refused)
+{
     struct cfg c;
     struct bst_err err = {0};
 
@@ -959,7 +1023,8 @@ START_TEST(test_yaml_decode_duration_overflow_is_refused) {
 }
 END_TEST
 
-START_TEST(test_yaml_decode_sizes_with_binary_units) {
+START_TEST(test_yaml_decode_sizes_with_binary_units)
+{
     static const struct {
         const char *text;
         int64_t bytes;
@@ -982,7 +1047,8 @@ START_TEST(test_yaml_decode_sizes_with_binary_units) {
 }
 END_TEST
 
-START_TEST(test_yaml_decode_refuses_decimal_size_units_and_overflow) {
+START_TEST(test_yaml_decode_refuses_decimal_size_units_and_overflow)
+{
     static const char *const bad[] = {"1KB", "1MB", "1kib", "1 MiB",         "1.5MiB",
                                       "-1",  "0",   "MiB",  "8589934592GiB", "99999999999999999999",
                                       NULL};
@@ -1004,7 +1070,8 @@ START_TEST(test_yaml_decode_refuses_decimal_size_units_and_overflow) {
 }
 END_TEST
 
-START_TEST(test_yaml_decode_enum_by_name) {
+START_TEST(test_yaml_decode_enum_by_name)
+{
     struct cfg c;
     struct bst_err err = {0};
     ck_assert_int_eq(decode_kv("mode", "permissive", &c, &err), BST_OK);
@@ -1016,7 +1083,8 @@ START_TEST(test_yaml_decode_enum_by_name) {
 }
 END_TEST
 
-START_TEST(test_yaml_decode_unknown_enum_lists_names) {
+START_TEST(test_yaml_decode_unknown_enum_lists_names)
+{
     struct cfg c;
     struct bst_err err = {0};
     ck_assert_int_eq(decode_kv("mode", "strict", &c, &err), BST_INVALID_ARGUMENT);
@@ -1028,7 +1096,8 @@ START_TEST(test_yaml_decode_unknown_enum_lists_names) {
 }
 END_TEST
 
-START_TEST(test_yaml_decode_failure_leaves_strings_for_decoded_free) {
+START_TEST(test_yaml_decode_failure_leaves_strings_for_decoded_free)
+{
     struct cfg c;
     struct bst_err err = {0};
     ck_assert_int_eq(decode_text("listen: \"h:1\"\ntls: {cert: c.pem}\nworkers: 0\n", &c, &err),
@@ -1041,7 +1110,8 @@ START_TEST(test_yaml_decode_failure_leaves_strings_for_decoded_free) {
 }
 END_TEST
 
-START_TEST(test_yaml_decode_invalid_default_is_internal_error) {
+START_TEST(test_yaml_decode_invalid_default_is_internal_error)
+{
     static const struct bst_field bad_fields[] = {
         {.name = "n", .type = BST_F_INT, .offset = 0, .min = 0, .max = 10, .def = "11"},
         {.name = NULL},
@@ -1057,12 +1127,14 @@ END_TEST
 
 static char tmpdir[64];
 
-static void files_setup(void) {
+static void files_setup(void)
+{
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/check_yaml.XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 }
 
-static void files_teardown(void) {
+static void files_teardown(void)
+{
     static const char *const names[] = {"open.yaml", "secret.yaml", "plain.yaml"};
     char p[128];
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -1072,7 +1144,8 @@ static void files_teardown(void) {
     rmdir(tmpdir);
 }
 
-static void write_file(const char *name, const char *text, mode_t mode, char *path, size_t size) {
+static void write_file(const char *name, const char *text, mode_t mode, char *path, size_t size)
+{
     int fd;
     snprintf(path, size, "%s/%s", tmpdir, name);
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -1082,7 +1155,8 @@ static void write_file(const char *name, const char *text, mode_t mode, char *pa
     ck_assert_int_eq(close(fd), 0);
 }
 
-START_TEST(test_yaml_load_secret_refuses_world_readable_file) {
+START_TEST(test_yaml_load_secret_refuses_world_readable_file)
+{
     char path[128];
     struct bst_yaml_doc *doc = (struct bst_yaml_doc *)1;
     struct bst_err err = {0};
@@ -1094,7 +1168,8 @@ START_TEST(test_yaml_load_secret_refuses_world_readable_file) {
 }
 END_TEST
 
-START_TEST(test_yaml_load_secret_reads_private_file) {
+START_TEST(test_yaml_load_secret_reads_private_file)
+{
     char path[128];
     struct bst_yaml_doc *doc = NULL;
     struct bst_err err = {0};
@@ -1107,7 +1182,8 @@ START_TEST(test_yaml_load_secret_reads_private_file) {
 }
 END_TEST
 
-START_TEST(test_yaml_load_file_reads_and_names_errors_by_path) {
+START_TEST(test_yaml_load_file_reads_and_names_errors_by_path)
+{
     char path[128], prefix[160];
     struct bst_yaml_doc *doc = NULL;
     struct bst_err err = {0};
@@ -1135,7 +1211,8 @@ START_TEST(test_yaml_load_file_reads_and_names_errors_by_path) {
 }
 END_TEST
 
-static Suite *yaml_suite(void) {
+static Suite *yaml_suite(void)
+{
     Suite *s = suite_create("common");
     TCase *parse = tcase_create("yaml_parse");
     TCase *readers = tcase_create("yaml_readers");
@@ -1213,7 +1290,8 @@ static Suite *yaml_suite(void) {
     return s;
 }
 
-int main(void) {
+int main(void)
+{
     SRunner *sr = srunner_create(yaml_suite());
     int failed;
 

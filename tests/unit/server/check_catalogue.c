@@ -69,8 +69,8 @@ START_TEST(test_catalogue_every_tool_has_its_own_oneof_args_and_result)
         ck_assert_uint_gt(strlen(t->description), 20);
         ck_assert(strncmp(t->permission, "k8s:", 4) == 0);
         if (t->namespace_field != NULL)
-            ck_assert_ptr_nonnull(protobuf_c_message_descriptor_get_field_by_name(
-                a->descriptor, t->namespace_field));
+            ck_assert_ptr_nonnull(
+                protobuf_c_message_descriptor_get_field_by_name(a->descriptor, t->namespace_field));
         ck_assert_ptr_eq(catalogue_find(t->name), t);
     }
 }
@@ -85,8 +85,8 @@ START_TEST(test_catalogue_field_table_names_real_fields)
         ck_assert_msg(t != NULL, "field table names unknown tool %s", f->tool);
         a = protobuf_c_message_descriptor_get_field_by_name(
             &bastion__v1__call_tool_request__descriptor, t->name);
-        ck_assert_ptr_nonnull(protobuf_c_message_descriptor_get_field_by_name(a->descriptor,
-                                                                                f->field));
+        ck_assert_ptr_nonnull(
+            protobuf_c_message_descriptor_get_field_by_name(a->descriptor, f->field));
         ck_assert_uint_gt(strlen(f->description), 5);
     }
 }
@@ -95,8 +95,18 @@ END_TEST
 START_TEST(test_catalogue_dns_labels)
 {
     const char *good[] = {"default", "a", "feature-login", "kube-system", "x1", "0abc"};
-    const char *bad[] = {"", "-a", "a-", "Prod", "a.b", "a/b", "feature-x/../prod", "a b",
-                         "feature-x\n", "%2F", "..", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+    const char *bad[] = {"",
+                         "-a",
+                         "a-",
+                         "Prod",
+                         "a.b",
+                         "a/b",
+                         "feature-x/../prod",
+                         "a b",
+                         "feature-x\n",
+                         "%2F",
+                         "..",
+                         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         ck_assert_msg(catalogue_dns_label_ok(good[i]), "%s refused", good[i]);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)

@@ -105,8 +105,7 @@ START_TEST(test_config_bad_values_refused)
         struct config cfg;
         struct bst_err err;
         const char *p = write_config(cases[i]);
-        ck_assert_msg(config_load(p, &cfg, &err) == BST_INVALID_ARGUMENT, "accepted: %s",
-                      cases[i]);
+        ck_assert_msg(config_load(p, &cfg, &err) == BST_INVALID_ARGUMENT, "accepted: %s", cases[i]);
         ck_assert_msg(strstr(err.msg, "bastion.yaml:") != NULL, "%s", err.msg);
     }
 }

@@ -144,8 +144,8 @@ END_TEST
 
 START_TEST(test_grpc_timeout_malformed_refused)
 {
-    const char *bad[] = {"", "S", "1", "123456789S", "10x", "-1S", "1.5S", " 1S", "1S ", "1s",
-                         "0x10S", "1SS"};
+    const char *bad[] = {"",     "S",   "1",   "123456789S", "10x",   "-1S",
+                         "1.5S", " 1S", "1S ", "1s",         "0x10S", "1SS"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_msg(timeout_of(bad[i]) == -1, "'%s' accepted", bad[i]);
 }
