@@ -825,6 +825,19 @@ static void log_tls_failure(struct conn *c, const char *why)
             vr != X509_V_OK ? X509_verify_cert_error_string(vr) : NULL, NULL);
 }
 
+/* The transport is up (TLS handshake done, or a plain transport in the fuzz harness): start
+ * HTTP/2. Frees c on failure. */
+static void conn_start(struct conn *c)
+{
+    c->handshake_done = 1;
+    c->last_active_ns = bst_mono_ns();
+    if (session_start(c) != 0) {
+        conn_free(c);
+        return;
+    }
+    conn_flush(c);
+}
+
 static void event_cb(struct bufferevent *bev, short events, void *arg)
 {
     struct conn *c = arg;
@@ -838,18 +851,12 @@ static void event_cb(struct bufferevent *bev, short events, void *arg)
             conn_free(c);
             return;
         }
-        c->handshake_done = 1;
-        c->last_active_ns = bst_mono_ns();
         c->peer_cert = SSL_get1_peer_certificate(c->ssl);
         if (c->peer_cert != NULL && SSL_get_verify_result(c->ssl) != X509_V_OK) {
             X509_free(c->peer_cert); /* never trust an unverified certificate */
             c->peer_cert = NULL;
         }
-        if (session_start(c) != 0) {
-            conn_free(c);
-            return;
-        }
-        conn_flush(c);
+        conn_start(c);
         return;
     }
     if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
@@ -969,41 +976,71 @@ static void format_peer(char *buf, size_t len, const struct sockaddr *sa)
     }
 }
 
-void h2_accept(struct worker *w, int fd, const struct sockaddr *addr, int addrlen)
+/* Counts and links a new connection; NULL (and nothing counted) when refused or out of
+ * memory. The caller attaches a bufferevent and calls conn_attach. */
+static struct conn *conn_new(struct worker *w, const char *peer)
 {
     struct server *srv = w->srv;
     const struct config *cfg = &srv->cfg;
     struct conn *c;
-    struct timeval tick = {0, TICK_MS * 1000};
-    struct timeval wto;
-    (void)addrlen;
 
     if (w->draining || atomic_fetch_add(&srv->n_connections, 1) >= (int)cfg->max_connections) {
-        char peer[64];
         if (!w->draining)
             atomic_fetch_sub(&srv->n_connections, 1);
-        format_peer(peer, sizeof(peer), addr);
         bst_log(BST_LOG_WARN, "connection_refused", "peer", peer, "reason",
                 w->draining ? "draining" : "connection limit reached", NULL);
-        close(fd);
-        return;
+        return NULL;
     }
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
         atomic_fetch_sub(&srv->n_connections, 1);
-        close(fd);
-        return;
+        return NULL;
     }
     c->w = w;
     c->created_ns = c->last_active_ns = c->glitch_last_ns = bst_mono_ns();
     c->glitch_tokens = (double)cfg->glitch_burst;
-    format_peer(c->peer, sizeof(c->peer), addr);
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
     c->next = w->conns;
     if (w->conns != NULL)
         w->conns->prev = c;
     w->conns = c;
     w->n_conns++;
-    c->ssl = tls_ssl_new(srv->tls);
+    return c;
+}
+
+/* Wires c->bev and the connection's timers. Returns 0, or -1 after freeing c. */
+static int conn_attach(struct conn *c)
+{
+    const struct config *cfg = cfg_of(c);
+    struct timeval tick = {0, TICK_MS * 1000};
+    struct timeval wto = {(time_t)(cfg->write_timeout_ms / 1000),
+                          (suseconds_t)((cfg->write_timeout_ms % 1000) * 1000)};
+
+    bufferevent_set_timeouts(c->bev, NULL, &wto);
+    bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->tick_ev = event_new(c->w->base, -1, EV_PERSIST, tick_cb, c);
+    c->flush_ev = event_new(c->w->base, -1, 0, flush_cb, c);
+    if (c->tick_ev == NULL || c->flush_ev == NULL || event_add(c->tick_ev, &tick) != 0) {
+        conn_free(c);
+        return -1;
+    }
+    return 0;
+}
+
+void h2_accept(struct worker *w, int fd, const struct sockaddr *addr, int addrlen)
+{
+    char peer[64];
+    struct conn *c;
+    (void)addrlen;
+
+    format_peer(peer, sizeof(peer), addr);
+    c = conn_new(w, peer);
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
+    c->ssl = tls_ssl_new(w->srv->tls);
     if (c->ssl != NULL)
         c->bev = bufferevent_openssl_socket_new(w->base, fd, c->ssl, BUFFEREVENT_SSL_ACCEPTING,
                                                 BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
@@ -1015,15 +1052,22 @@ void h2_accept(struct worker *w, int fd, const struct sockaddr *addr, int addrle
         return;
     }
     bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-    wto.tv_sec = (time_t)(cfg->write_timeout_ms / 1000);
-    wto.tv_usec = (suseconds_t)((cfg->write_timeout_ms % 1000) * 1000);
-    bufferevent_set_timeouts(c->bev, NULL, &wto);
-    bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    c->tick_ev = event_new(w->base, -1, EV_PERSIST, tick_cb, c);
-    c->flush_ev = event_new(w->base, -1, 0, flush_cb, c);
-    if (c->tick_ev == NULL || c->flush_ev == NULL || event_add(c->tick_ev, &tick) != 0)
-        conn_free(c);
+    conn_attach(c);
+}
+
+void h2_serve_transport(struct worker *w, struct bufferevent *bev, const char *peer,
+                        X509 *peer_cert)
+{
+    struct conn *c = conn_new(w, peer);
+    if (c == NULL) {
+        bufferevent_free(bev);
+        return;
+    }
+    c->bev = bev;
+    if (peer_cert != NULL && X509_up_ref(peer_cert) == 1)
+        c->peer_cert = peer_cert;
+    if (conn_attach(c) == 0)
+        conn_start(c);
 }
 
 void h2_drain(struct worker *w)

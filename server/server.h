@@ -7,6 +7,7 @@
 #include "config.h"
 #include "tls.h"
 
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <pthread.h>
@@ -44,6 +45,12 @@ struct server {
 
 /* Accepts a connection on w (called by the listener). Takes ownership of fd. */
 void h2_accept(struct worker *w, int fd, const struct sockaddr *addr, int addrlen);
+
+/* Serves HTTP/2 on an already established transport bev (owned from now on): no TLS, peer_cert
+ * (not owned; may be NULL) stands for a verified client certificate. For the socket-free fuzz
+ * harness and tests; real connections arrive through h2_accept. */
+void h2_serve_transport(struct worker *w, struct bufferevent *bev, const char *peer,
+                        X509 *peer_cert);
 
 /* Sends GOAWAY on every connection of w and closes those without open streams. */
 void h2_drain(struct worker *w);
