@@ -1,6 +1,6 @@
 /* Client-certificate identity extraction. */
 #include "identity.h"
-#include "pbcheck.h"
+#include "text.h"
 
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>

@@ -10,6 +10,7 @@
 #define BASTION_COMMON_PBCHECK_H
 
 #include "status.h"
+#include "text.h"
 
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
@@ -49,15 +50,6 @@ void bst_pb_free(ProtobufCMessage *m, struct bst_pballoc *a);
  * their enum, at most BST_PB_MAX_REPEATED elements per repeated field, depth at most
  * BST_PB_MAX_DEPTH. Returns BST_OK or BST_INVALID_ARGUMENT naming the field path. */
 enum bst_status bst_pb_validate(const ProtobufCMessage *m, struct bst_err *err);
-
-/* Returns 1 if s[0..len) is valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
-int bst_utf8_valid(const char *s, size_t len);
-
-/* Copies at most dstlen-1 bytes of src into dst, NUL-terminated, replacing every invalid UTF-8
- * sequence with U+FFFD and every C0/C1 control character and DEL with '?' (so anything echoed
- * to a peer, a log or a terminal is printable); a multi-byte character is never cut in half.
- * Returns the number of bytes written, excluding the NUL. */
-size_t bst_text_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen);
 
 /* Returns 1 if the message type d, or any message type reachable from it, contains itself
  * (a recursive schema). Used by a test that walks every descriptor we serve. */

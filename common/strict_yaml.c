@@ -7,6 +7,7 @@
  * closes, by sorting its keys once (O(n log n) whatever the keys are, so crafted keys cannot
  * make it quadratic the way they could a hash table with a fixed hash). */
 #include "strict_yaml.h"
+#include "text.h"
 #include "secretfile.h"
 
 #include <yaml.h>
@@ -179,47 +180,13 @@ static int clamp_int(size_t v)
 
 /* ---- Whole-input checks -------------------------------------------------------------------- */
 
-/* Returns the offset of the first byte that is NUL or not part of well-formed UTF-8 (RFC 3629:
- * no overlong forms, no surrogates, nothing above U+10FFFF, no truncated sequence), or len. */
+/* Returns the offset of the first byte that is NUL or not part of well-formed UTF-8, or len. */
 static size_t utf8_bad_offset(const unsigned char *s, size_t len)
 {
-    size_t i = 0;
-
-    while (i < len) {
-        unsigned char c = s[i], lo = 0x80, hi = 0xBF;
-        size_t need;
-
-        if (c == 0)
-            return i;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            if (c == 0xE0)
-                lo = 0xA0;
-            else if (c == 0xED)
-                hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            if (c == 0xF0)
-                lo = 0x90;
-            else if (c == 0xF4)
-                hi = 0x8F;
-        } else {
-            return i;
-        }
-        if (len - i - 1 < need || s[i + 1] < lo || s[i + 1] > hi)
-            return i;
-        for (size_t k = 2; k <= need; k++)
-            if ((s[i + k] & 0xC0) != 0x80)
-                return i;
-        i += need + 1;
-    }
-    return len;
+    const unsigned char *nul = memchr(s, 0, len);
+    size_t limit = nul != NULL ? (size_t)(nul - s) : len;
+    size_t bad = bst_utf8_bad_offset((const char *)s, limit);
+    return bad;
 }
 
 /* The 1-based line and column of byte offset off, counted as libyaml counts them: columns in

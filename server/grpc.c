@@ -1,6 +1,6 @@
 /* gRPC framing and header-value helpers. */
 #include "grpc.h"
-#include "pbcheck.h"
+#include "text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
