@@ -1129,7 +1129,7 @@ static enum bst_status apply_defaults(const struct bst_yaml_doc *doc, const stru
             if (f->section == NULL)
                 return bst_yaml_errf(err, BST_INTERNAL, doc, NULL, "key '%s': section has no table",
                                      path);
-            rv = apply_defaults(doc, f->section, target, path, err);
+            rv = apply_defaults(doc, f->section, (char *)target + f->offset, path, err);
             if (rv != BST_OK)
                 return rv;
             continue;
@@ -1158,7 +1158,7 @@ static enum bst_status decode_value(const struct bst_yaml_doc *doc, const struct
     enum bst_status rv;
 
     if (f->type == BST_F_SECTION)
-        return decode_map(doc, v, v, f->section, target, path, err);
+        return decode_map(doc, v, v, f->section, (char *)target + f->offset, path, err);
     if (v->kind != BST_YAML_SCALAR)
         return bst_yaml_errf(err, BST_INVALID_ARGUMENT, doc, v, "key '%s': expected %s, got %s",
                              path, expect_name(f), kind_name(v));
@@ -1223,7 +1223,7 @@ static enum bst_status decode_map(const struct bst_yaml_doc *doc, const struct b
             return bst_yaml_errf(err, BST_INVALID_ARGUMENT, doc, pos, "missing required key '%s'",
                                  path);
         if (f->type == BST_F_SECTION) {
-            rv = decode_map(doc, NULL, pos, f->section, target, path, err);
+            rv = decode_map(doc, NULL, pos, f->section, (char *)target + f->offset, path, err);
             if (rv != BST_OK)
                 return rv;
         }
@@ -1248,6 +1248,6 @@ void bst_yaml_decoded_free(const struct bst_field *table, void *target)
         if (f->type == BST_F_STRING)
             clear_str(target, f);
         else if (f->type == BST_F_SECTION)
-            bst_yaml_decoded_free(f->section, target);
+            bst_yaml_decoded_free(f->section, (char *)target + f->offset);
     }
 }

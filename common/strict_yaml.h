@@ -101,13 +101,15 @@ enum bst_field_type {
     BST_F_ENUM,        /* int, index into enum_names */
     BST_F_DURATION_MS, /* int64_t milliseconds; YAML "250ms", "10s", "5m", "1h" or plain ms */
     BST_F_SIZE,        /* int64_t bytes; YAML "512", "64KiB", "4MiB", "1GiB" */
-    BST_F_SECTION,     /* nested mapping decoded with `section` into the same target struct */
+    BST_F_SECTION,     /* nested mapping decoded with `section` into target + offset: 0 for a
+                        * section of the same struct, offsetof(...) for an embedded struct whose
+                        * own table (e.g. a library's config) has offsets relative to it */
 };
 
 struct bst_field {
     const char *name;
     enum bst_field_type type;
-    size_t offset;                   /* offsetof into the target struct; unused for SECTION */
+    size_t offset;                   /* offsetof into the target struct (SECTION: see above) */
     int64_t min, max;                /* INT, DURATION_MS, SIZE bounds (inclusive) */
     const char *def;                 /* default, written as YAML text would be; NULL = none */
     const char *const *enum_names;   /* ENUM: NULL-terminated */
