@@ -17,16 +17,19 @@ struct call_arena_block {
 #define MAX_OBSERVERS 8
 static call_observer_fn observers[MAX_OBSERVERS];
 static size_t n_observers;
+static enum call_next (*recorder)(struct call *c);
 
 /* Per-call state that must not be in the public struct: whether a stage is pending and what it
  * returned, and whether the response went out already. Kept in the call via these flags. */
 #define PENDING_NONE 0
-#define PENDING_RUNNING 1
+#define PENDING_RUNNING 1   /* a stage of the chain continues elsewhere */
+#define PENDING_RECORDING 2 /* the recorder (audit) makes the outcome durable first */
 
 struct call_priv {
     int pending;
     enum call_next resume_result;
     int responded;
+    int recorded;
     /* Set by call_abort while a stage runs elsewhere (which owns c->status until it resumes). */
     int aborted;
     enum bst_status abort_status;
@@ -149,6 +152,11 @@ void call_set_stages(struct call *c, const struct call_stage *stages, size_t n)
     c->n_stages = n;
 }
 
+void call_set_recorder(enum call_next (*fn)(struct call *c))
+{
+    recorder = fn;
+}
+
 void call_add_observer(call_observer_fn fn)
 {
     if (n_observers < MAX_OBSERVERS)
@@ -230,17 +238,12 @@ enum bst_status call_set_request(struct call *c, const unsigned char *data, size
     return rv;
 }
 
-static void finish(struct call *c)
+/* The outcome is final and recorded: answer the peer (unless that happened already) and tell the
+ * observers. Runs once. */
+static void complete(struct call *c)
 {
     struct call_priv *p = priv(c);
-    if (c->finished)
-        return;
     c->finished = 1;
-    if (p->aborted) {
-        /* What the peer was told is the call's outcome. */
-        c->status = p->abort_status;
-        memcpy(c->message, p->abort_message, sizeof(c->message));
-    }
     if (!p->responded) {
         p->responded = 1;
         c->host_ops->finish(c, c->status, c->message);
@@ -249,12 +252,38 @@ static void finish(struct call *c)
         observers[i](c);
 }
 
+static void finish(struct call *c)
+{
+    struct call_priv *p = priv(c);
+    if (c->finished || p->pending == PENDING_RECORDING)
+        return;
+    if (p->aborted) {
+        /* What the peer was told is the call's outcome. */
+        c->status = p->abort_status;
+        memcpy(c->message, p->abort_message, sizeof(c->message));
+    }
+    if (recorder != NULL && !p->recorded) {
+        p->recorded = 1;
+        if (recorder(c) == CALL_PENDING) {
+            p->pending = PENDING_RECORDING;
+            call_ref(c); /* dropped by the host after the resumed call continues */
+            return;
+        }
+    }
+    complete(c);
+}
+
 void call_continue(struct call *c)
 {
     struct call_priv *p = priv(c);
 
     if (c->finished)
         return;
+    if (p->pending == PENDING_RECORDING) {
+        p->pending = PENDING_NONE;
+        complete(c);
+        return;
+    }
     if (p->pending == PENDING_RUNNING) {
         p->pending = PENDING_NONE;
         if (p->resume_result == CALL_DONE || c->status != BST_OK || atomic_load(&c->cancelled)) {
@@ -289,8 +318,8 @@ void call_resume(struct call *c, enum call_next r)
 void call_abort(struct call *c, enum bst_status status, const char *message)
 {
     struct call_priv *p = priv(c);
-    if (c->finished)
-        return;
+    if (c->finished || p->pending == PENDING_RECORDING)
+        return; /* the outcome is being recorded; the answer follows it */
     atomic_store(&c->cancelled, 1);
     p->aborted = 1;
     p->abort_status = status;

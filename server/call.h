@@ -1,7 +1,7 @@
 /* The call: one gRPC request from arrival to its single response, and the fixed chain of
  * stages it passes through.
  *
- *   identity ─▶ authn ─▶ validate ─▶ [authz] ─▶ handler ─▶ finish (log; audit hook)
+ *   identity ─▶ authn ─▶ validate ─▶ [authz] ─▶ handler ─▶ record (audit) ─▶ respond ─▶ observe
  *
  * Each stage reads and writes named fields of struct call and returns one of:
  *   CALL_NEXT     go on to the next stage;
@@ -14,7 +14,7 @@
  * its response is dropped, and finish still runs exactly once.
  *
  * Reserved slots, filled by later work: `limits` (per-principal rate limits) between authn and
- * validate; `authz` (RBAC and tenant isolation) after validate; audit inside finish. */
+ * validate; `authz` (RBAC and tenant isolation) after validate. */
 #ifndef BASTION_SERVER_CALL_H
 #define BASTION_SERVER_CALL_H
 
@@ -168,7 +168,15 @@ const struct call_md *call_md_get(const struct call *c, const char *name);
 /* Replaces the default stage chain (tests). */
 void call_set_stages(struct call *c, const struct call_stage *stages, size_t n);
 
-/* Registers an observer run in finish, in order, on the loop thread. At most 8. */
+/* Sets the recorder (audit): run once per call, on the loop thread, when the outcome is known
+ * and before the response is sent, including calls that failed authentication, were denied, or
+ * were aborted. It may change c->status (fail closed when the record cannot be made durable).
+ * It returns CALL_NEXT, or CALL_PENDING and calls call_resume() once from any thread when the
+ * record is durable; the response waits for it. A call aborted while a stage was pending has
+ * been answered already; its record is still made once, when the stage ends. */
+void call_set_recorder(enum call_next (*fn)(struct call *c));
+
+/* Registers an observer run after the response, in order, on the loop thread. At most 8. */
 void call_add_observer(call_observer_fn fn);
 
 /* The default chain. */

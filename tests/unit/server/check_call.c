@@ -256,6 +256,123 @@ START_TEST(test_call_ids_are_unique_hex)
 }
 END_TEST
 
+/* A recorder standing in for audit: synchronous, asynchronous (blocking mode), or failing. */
+static int recorded;
+static int recorder_mode; /* 0 sync, 1 async ok, 2 async failure */
+static enum bst_status recorded_status;
+static int finishes_when_recorded;
+
+static void *recorder_thread(void *arg)
+{
+    struct call *c = arg;
+    struct timespec ts = {0, 20 * 1000000L};
+    nanosleep(&ts, NULL);
+    if (recorder_mode == 2)
+        call_fail(c, BST_UNAVAILABLE, "audit log unavailable");
+    call_resume(c, CALL_NEXT);
+    return NULL;
+}
+
+static enum call_next test_recorder(struct call *c)
+{
+    pthread_t t;
+    recorded++;
+    recorded_status = c->status;
+    finishes_when_recorded = H.finishes;
+    if (recorder_mode == 0)
+        return CALL_NEXT;
+    ck_assert_int_eq(pthread_create(&t, NULL, recorder_thread, c), 0);
+    pthread_detach(t);
+    return CALL_PENDING;
+}
+
+static void recorder_setup(int mode)
+{
+    recorded = 0;
+    recorder_mode = mode;
+    call_set_recorder(test_recorder);
+}
+
+static void recorder_teardown(void)
+{
+    call_set_recorder(NULL);
+}
+
+START_TEST(test_call_recorder_runs_once_before_the_response)
+{
+    static const struct call_stage st[] = {{"a", st_a}, {"F", st_fail}};
+    struct call *c;
+    recorder_setup(0);
+    c = new_call(st, 2);
+    call_continue(c);
+    ck_assert_int_eq(recorded, 1);
+    ck_assert_int_eq(recorded_status, BST_PERMISSION_DENIED); /* denials are recorded too */
+    ck_assert_int_eq(finishes_when_recorded, 0);               /* before the peer hears */
+    ck_assert_int_eq(H.finishes, 1);
+    ck_assert_int_eq(observed, 1);
+    call_unref(c);
+    recorder_teardown();
+}
+END_TEST
+
+START_TEST(test_call_response_waits_for_a_pending_recorder)
+{
+    static const struct call_stage st[] = {{"a", st_a}};
+    struct call *c;
+    recorder_setup(1);
+    c = new_call(st, 1);
+    call_continue(c);
+    ck_assert_int_eq(recorded, 1);
+    ck_assert_int_eq(H.finishes, 0); /* nothing sent until the record is durable */
+    /* A deadline or a reset while recording changes nothing: the answer follows the record. */
+    call_abort(c, BST_DEADLINE_EXCEEDED, "deadline exceeded");
+    ck_assert_int_eq(H.finishes, 0);
+    call_unref(c); /* the stream goes away meanwhile */
+    loop_run_queued();
+    ck_assert_int_eq(H.finishes, 1);
+    ck_assert_int_eq(H.finish_status, BST_OK);
+    ck_assert_int_eq(observed, 1);
+    ck_assert_int_eq(recorded, 1);
+    recorder_teardown();
+}
+END_TEST
+
+START_TEST(test_call_recorder_failure_fails_the_call_closed)
+{
+    static const struct call_stage st[] = {{"a", st_a}};
+    struct call *c;
+    recorder_setup(2);
+    c = new_call(st, 1);
+    call_continue(c);
+    loop_run_queued();
+    ck_assert_int_eq(H.finishes, 1);
+    ck_assert_int_eq(H.finish_status, BST_UNAVAILABLE);
+    ck_assert_int_eq(observed_status, BST_UNAVAILABLE);
+    call_unref(c);
+    recorder_teardown();
+}
+END_TEST
+
+START_TEST(test_call_aborted_during_a_pending_stage_is_recorded_once_when_it_ends)
+{
+    static const struct call_stage st[] = {{"p", st_async}, {"b", st_b}};
+    struct call *c;
+    recorder_setup(0);
+    delay_ms = 30;
+    c = new_call(st, 2);
+    call_continue(c);
+    call_abort(c, BST_DEADLINE_EXCEEDED, "deadline exceeded");
+    ck_assert_int_eq(H.finishes, 1);
+    ck_assert_int_eq(recorded, 0);
+    loop_run_queued();
+    ck_assert_int_eq(recorded, 1);
+    ck_assert_int_eq(recorded_status, BST_DEADLINE_EXCEEDED);
+    ck_assert_int_eq(H.finishes, 1);
+    call_unref(c);
+    recorder_teardown();
+}
+END_TEST
+
 START_TEST(test_call_metadata_lookup)
 {
     static const struct call_stage st[] = {{"a", st_a}};
@@ -287,6 +404,10 @@ int main(void)
     tcase_add_test(tc, test_call_arena_is_capped_and_zeroed);
     tcase_add_test(tc, test_call_ids_are_unique_hex);
     tcase_add_test(tc, test_call_metadata_lookup);
+    tcase_add_test(tc, test_call_recorder_runs_once_before_the_response);
+    tcase_add_test(tc, test_call_response_waits_for_a_pending_recorder);
+    tcase_add_test(tc, test_call_recorder_failure_fails_the_call_closed);
+    tcase_add_test(tc, test_call_aborted_during_a_pending_stage_is_recorded_once_when_it_ends);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
