@@ -1,7 +1,6 @@
 /* The call object and the stage chain. */
 #include "call.h"
 #include "clock.h"
-#include "identity.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,53 +45,6 @@ static struct call_priv *priv(struct call *c)
 {
     return &((struct call_full *)c)->priv;
 }
-
-/* ---- stages -------------------------------------------------------------------------------- */
-
-static enum call_next stage_identity(struct call *c)
-{
-    struct bst_err err = {BST_OK, ""};
-    if (c->peer_cert == NULL)
-        return CALL_NEXT;
-    if (authn_cert_identity(c->peer_cert, &c->principal, &err) != BST_OK)
-        return call_fail(
-            c, err.code == BST_RESOURCE_EXHAUSTED ? BST_RESOURCE_EXHAUSTED : BST_UNAUTHENTICATED,
-            "%s", err.msg);
-    return CALL_NEXT;
-}
-
-static enum call_next stage_authn(struct call *c)
-{
-    if (c->method->requires_principal && c->principal.name == NULL)
-        return call_fail(c, BST_UNAUTHENTICATED,
-                         "this method needs an authenticated caller (a client certificate)");
-    return CALL_NEXT;
-}
-
-static enum call_next stage_validate(struct call *c)
-{
-    if (c->method->bind == NULL)
-        return CALL_NEXT;
-    if (c->method->bind(c) != BST_OK) {
-        if (c->status == BST_OK)
-            return call_fail(c, BST_INTERNAL, "request validation failed");
-        return CALL_DONE;
-    }
-    return CALL_NEXT;
-}
-
-static enum call_next stage_handler(struct call *c)
-{
-    return c->method->handle(c);
-}
-
-const struct call_stage call_default_stages[] = {
-    {"identity", stage_identity},
-    {"authn", stage_authn},
-    {"validate", stage_validate},
-    {"handler", stage_handler},
-};
-const size_t call_default_n_stages = sizeof(call_default_stages) / sizeof(call_default_stages[0]);
 
 /* ---- lifetime ------------------------------------------------------------------------------ */
 

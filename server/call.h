@@ -60,6 +60,9 @@ struct call_method {
     /* The handler stage: sets c->response (arena memory) and returns CALL_NEXT, or sets an
      * error status and returns CALL_DONE, or returns CALL_PENDING and resumes later. */
     enum call_next (*handle)(struct call *c);
+    /* 1 for methods a caller must reach without a token even when tokens are required
+     * (Auth.IssueToken mints them; Health is for load balancers). */
+    int token_optional;
 };
 
 /* What carries the call: the HTTP/2 stream, or a test double. Both functions are required. */
@@ -105,6 +108,7 @@ struct call {
 
     enum bst_status status;
     char message[256]; /* for the caller: safe, no internals; "" for OK */
+    char detail[256];  /* for logs and audit only, never sent: e.g. why authentication failed */
 
     /* Chain state. */
     const struct call_stage *stages;

@@ -80,6 +80,31 @@ static const struct bst_field limit_fields[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
+static const struct bst_field rbac_fields[] = {
+    F("policy", BST_F_STRING, rbac_policy, 0, 0, "",
+      "RBAC policy file (roles, bindings, tenants, deny rules; see docs/security.md). Without "
+      "one every call that needs a permission is denied."),
+    {NULL, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
+static const char *const cluster_backend_names[] = {"sim", NULL};
+
+static const struct bst_field cluster_fields[] = {
+    {"backend", BST_F_ENUM, offsetof(struct config, cluster_backend), 0, 0, "sim",
+     cluster_backend_names, NULL, 0, "sim: the embedded simulated cluster (the only one so far)."},
+    F("seed", BST_F_STRING, cluster_seed, 0, 0, "",
+      "sim: the cluster seed file (YAML); empty = the built-in copy of configs/cluster-seed.yaml. "
+      "Relative paths are relative to the config file."),
+    F("min_replicas", BST_F_INT, cluster_min_replicas, 0, 10000, "0",
+      "Fewest replicas scale_deployment and create_resource accept."),
+    F("max_replicas", BST_F_INT, cluster_max_replicas, 0, 10000, "100",
+      "Most replicas scale_deployment and create_resource accept."),
+    F("max_objects", BST_F_INT, cluster_max_objects, 100, 1000000, "10000",
+      "sim: objects (pods, deployments, services, ...) the simulated cluster holds at most; "
+      "creations beyond fail as an exceeded quota."),
+    {NULL, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
 static const struct bst_field top_fields[] = {
     F("listen", BST_F_STRING, listen, 0, 0, "127.0.0.1:8443",
       "Address and port of the gRPC/HTTP/2 listener; port 0 picks a free port."),
@@ -91,6 +116,12 @@ static const struct bst_field top_fields[] = {
     {"tls", BST_F_SECTION, 0, 0, 0, NULL, NULL, tls_fields, 1, "TLS and client certificates."},
     {"limits", BST_F_SECTION, 0, 0, 0, NULL, NULL, limit_fields, 0,
      "HTTP/2, gRPC and connection limits."},
+    {"rbac", BST_F_SECTION, 0, 0, 0, NULL, NULL, rbac_fields, 0, "Authorization."},
+    {"auth", BST_F_SECTION, offsetof(struct config, auth), 0, 0, NULL, NULL, authn_config_fields, 0,
+     "Authentication beyond client certificates: API keys, JWT, password login "
+     "(docs/authentication.md)."},
+    {"cluster", BST_F_SECTION, 0, 0, 0, NULL, NULL, cluster_fields, 0,
+     "The cluster the tools act on."},
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -130,8 +161,20 @@ enum bst_status config_load(const char *path, struct config *cfg, struct bst_err
     if (rv != BST_OK)
         goto fail;
     if (resolve(&cfg->tls_cert, path) != 0 || resolve(&cfg->tls_key, path) != 0 ||
-        resolve(&cfg->tls_client_ca, path) != 0 || resolve(&cfg->tls_crl, path) != 0) {
+        resolve(&cfg->tls_client_ca, path) != 0 || resolve(&cfg->tls_crl, path) != 0 ||
+        resolve(&cfg->rbac_policy, path) != 0 || resolve(&cfg->cluster_seed, path) != 0 ||
+        authn_config_resolve_paths(&cfg->auth, path) != BST_OK) {
         rv = bst_errf(err, BST_RESOURCE_EXHAUSTED, "out of memory");
+        goto fail;
+    }
+    rv = authn_config_check(&cfg->auth, err);
+    if (rv != BST_OK) {
+        bst_err_prefix(err, "%s", path);
+        goto fail;
+    }
+    if (cfg->cluster_min_replicas > cfg->cluster_max_replicas) {
+        rv = bst_errf(err, BST_INVALID_ARGUMENT,
+                      "%s: cluster.min_replicas is larger than cluster.max_replicas", path);
         goto fail;
     }
     return BST_OK;

@@ -4,6 +4,7 @@
 #ifndef BASTION_SERVER_CONFIG_H
 #define BASTION_SERVER_CONFIG_H
 
+#include "authn.h"
 #include "status.h"
 
 #include <stdint.h>
@@ -41,7 +42,20 @@ struct config {
     int64_t reset_rate;
     int64_t glitch_burst;
     int64_t glitch_rate;
+
+    char *rbac_policy; /* "" = no policy: every call that needs a permission is denied */
+
+    /* cluster: the backend every tool calls (kube/backend.h). */
+    int cluster_backend; /* enum cluster_backend */
+    char *cluster_seed;  /* sim: seed file; "" = the built-in seed */
+    int64_t cluster_min_replicas;
+    int64_t cluster_max_replicas;
+    int64_t cluster_max_objects;
+
+    struct authn_config auth; /* the `auth:` section, owned by auth/ */
 };
+
+enum cluster_backend { CLUSTER_BACKEND_SIM = 0 };
 
 /* Loads path into cfg (defaults for absent keys). Relative file paths inside the config are
  * resolved against the directory of the config file. Returns BST_OK or BST_INVALID_ARGUMENT

@@ -1,10 +1,13 @@
 /* bastiond: load the configuration, build TLS, start the workers, then wait for signals on the
  * main thread: SIGHUP reloads every registered component, SIGTERM/SIGINT drain and exit. */
 #include "accesslog.h"
+#include "authn.h"
 #include "bastion_version.h"
 #include "catalogue.h"
+#include "chain.h"
 #include "config.h"
 #include "log.h"
+#include "rbac.h"
 #include "reload.h"
 #include "server.h"
 #include "services.h"
@@ -85,6 +88,30 @@ static int write_port_file(const char *path, int port)
     return rename(tmp, path);
 }
 
+/* Loads the authorization policy against the permissions the tool table uses, so a policy that
+ * names a permission no tool has is refused at load time. */
+static enum bst_status policy_open(const struct config *cfg, struct rbac **out,
+                                   struct bst_err *err)
+{
+    const char *known[256];
+    size_t n = 0;
+
+    *out = NULL;
+    if (cfg->rbac_policy == NULL || cfg->rbac_policy[0] == '\0') {
+        bst_log(BST_LOG_WARN, "rbac_no_policy", "detail",
+                "rbac.policy is not set: every call that needs a permission is denied", NULL);
+        return BST_OK;
+    }
+    for (size_t i = 0; i < catalogue_n_tools && n < sizeof(known) / sizeof(known[0]); i++) {
+        size_t j = 0;
+        while (j < n && strcmp(known[j], catalogue_tools[i].permission) != 0)
+            j++;
+        if (j == n)
+            known[n++] = catalogue_tools[i].permission;
+    }
+    return rbac_new(out, cfg->rbac_policy, known, n, err);
+}
+
 static void harden_process(void)
 {
     struct rlimit no_core = {0, 0};
@@ -112,6 +139,8 @@ int main(int argc, char **argv)
     struct server srv;
     struct bst_err err = {BST_OK, ""};
     struct kube_backend *kube = NULL;
+    struct rbac *rbac = NULL;
+    struct authn *authn = NULL;
     struct event_base *main_base = NULL;
     struct event *ev_hup = NULL, *ev_term = NULL, *ev_int = NULL;
     struct signals sigs;
@@ -173,16 +202,34 @@ int main(int argc, char **argv)
         fprintf(stderr, "bastiond: %s\n", err.msg);
         goto out;
     }
+    if (policy_open(&srv.cfg, &rbac, &err) != BST_OK) {
+        fprintf(stderr, "bastiond: %s\n", err.msg);
+        goto out;
+    }
+    chain_set_rbac(rbac);
+    if (authn_new(&authn, &srv.cfg.auth, &err) != BST_OK) {
+        fprintf(stderr, "bastiond: %s\n", err.msg);
+        goto out;
+    }
+    chain_set_authn(authn);
+    /* The cluster comes before --check-config returns: a bad seed file is a config error. */
+    {
+        struct kube_sim_options so = {NULL, 0, 0};
+        so.seed_path = srv.cfg.cluster_seed[0] != '\0' ? srv.cfg.cluster_seed : NULL;
+        so.max_objects = (size_t)srv.cfg.cluster_max_objects;
+        if (kube_sim_new(&kube, &so, &err) != BST_OK) {
+            fprintf(stderr, "bastiond: cluster: %s\n", err.msg);
+            goto out;
+        }
+    }
     if (check_only) {
         printf("bastiond: configuration %s is valid\n", config_path);
         rc = 0;
         goto out;
     }
-    if (kube_sim_new(&kube) != BST_OK) {
-        fprintf(stderr, "bastiond: cannot create the simulated cluster\n");
-        goto out;
-    }
     catalogue_set_backend(kube);
+    catalogue_set_replica_bounds((int32_t)srv.cfg.cluster_min_replicas,
+                                 (int32_t)srv.cfg.cluster_max_replicas);
     accesslog_install();
 
     if (workers_start(&srv, &err) != BST_OK) {
@@ -235,7 +282,12 @@ out:
     workers_free(&srv);
     tls_holder_free(srv.tls);
     bst_reload_clear();
+    chain_set_rbac(NULL);
+    rbac_free(rbac);
+    chain_set_authn(NULL);
+    authn_free(authn);
     kube_backend_free(kube);
+    catalogue_shutdown();
     config_dispose(&srv.cfg);
     return rc;
 }

@@ -1,7 +1,10 @@
 /* Method table and handlers of the Mcp, Auth and Health services. Tool calls go through the
  * catalogue; nothing here knows a particular tool. */
 #include "services.h"
+#include "authsvc.h"
 #include "catalogue.h"
+#include "kube/names.h"
+#include "text.h"
 
 #include "bastion/v1/auth.pb-c.h"
 #include "bastion/v1/mcp.pb-c.h"
@@ -23,8 +26,6 @@ void services_set_serving(int s)
 const char *const services_protocol_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", NULL};
 
 #define PAGE_SIZE 100
-#define RESOURCE_PREFIX "k8s://namespaces/"
-#define RESOURCE_SUFFIX "/pods"
 
 /* Cursors are "o<offset>" with the offset inside the list; anything else is refused. */
 static int parse_cursor(struct call *c, const char *cursor, size_t n_items, size_t *offset)
@@ -119,26 +120,9 @@ static enum call_next mcp_list_tools(struct call *c)
     r->tools = call_alloc(c, (n ? n : 1) * sizeof(*r->tools));
     if (r->tools == NULL)
         return oom(c);
-    for (size_t i = 0; i < n; i++) {
-        const struct tool *t = &catalogue_tools[off + i];
-        Bastion__V1__Tool *m = NEW(c, Bastion__V1__Tool, bastion__v1__tool__init);
-        Bastion__V1__ToolAnnotations *a =
-            NEW(c, Bastion__V1__ToolAnnotations, bastion__v1__tool_annotations__init);
-        if (m == NULL || a == NULL)
+    for (size_t i = 0; i < n; i++)
+        if ((r->tools[i] = catalogue_tool_message(c, &catalogue_tools[off + i])) == NULL)
             return oom(c);
-        m->name = (char *)t->name;
-        m->title = (char *)t->title;
-        m->description = (char *)t->description;
-        m->permission = (char *)t->permission;
-        a->has_read_only_hint = a->has_destructive_hint = 1;
-        a->has_idempotent_hint = a->has_open_world_hint = 1;
-        a->read_only_hint = (t->hints & TOOL_READ_ONLY) != 0;
-        a->destructive_hint = (t->hints & TOOL_DESTRUCTIVE) != 0;
-        a->idempotent_hint = (t->hints & TOOL_IDEMPOTENT) != 0;
-        a->open_world_hint = (t->hints & TOOL_OPEN_WORLD) != 0;
-        m->annotations = a;
-        r->tools[i] = m;
-    }
     r->n_tools = n;
     r->next_cursor = next_cursor(c, off, catalogue_n_tools);
     c->response = &r->base;
@@ -160,9 +144,107 @@ static enum call_next mcp_call_tool(struct call *c)
     return catalogue_call(c, args);
 }
 
+/* ---- resources: every object as k8s://NAMESPACE/KIND/NAME ---------------------------------- */
+
+#define RESOURCE_SCHEME "k8s://"
+#define RESOURCE_PAGE 100
+#define MAX_URI 600
+
+/* What reading a resource of each kind needs: the permission of the tool that shows such
+ * objects (config maps have no tool, hence their own permission). */
+static const struct {
+    enum kube_kind kind;
+    const char *permission;
+    const char *tool;
+} resource_kinds[] = {
+    {KUBE_KIND_POD, "k8s:pods:get", "get_pod"},
+    {KUBE_KIND_DEPLOYMENT, "k8s:deployments:list", "list_deployments"},
+    {KUBE_KIND_REPLICASET, "k8s:deployments:list", "list_deployments"},
+    {KUBE_KIND_SERVICE, "k8s:services:list", "list_services"},
+    {KUBE_KIND_CONFIGMAP, "k8s:configmaps:get", NULL},
+    {KUBE_KIND_SECRET, "k8s:secrets:manage", "list_secrets"},
+};
+
+/* Cursors are the base64url text of the last URI returned, so a page is stable while objects
+ * come and go; anything that does not decode to a resource URI is refused. */
+static char *resource_cursor(struct call *c, const char *uri)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t n = strlen(uri), o = 0;
+    char *out = call_alloc(c, 4 * ((n + 2) / 3) + 1);
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)(unsigned char)uri[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)(unsigned char)uri[i + 1] << 8;
+        if (i + 2 < n)
+            v |= (unsigned char)uri[i + 2];
+        out[o++] = b64[(v >> 18) & 63];
+        out[o++] = b64[(v >> 12) & 63];
+        if (i + 1 < n)
+            out[o++] = b64[(v >> 6) & 63];
+        if (i + 2 < n)
+            out[o++] = b64[v & 63];
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static int b64url(char ch)
+{
+    if (ch >= 'A' && ch <= 'Z')
+        return ch - 'A';
+    if (ch >= 'a' && ch <= 'z')
+        return ch - 'a' + 26;
+    if (ch >= '0' && ch <= '9')
+        return ch - '0' + 52;
+    return ch == '-' ? 62 : ch == '_' ? 63 : -1;
+}
+
+/* Decodes a cursor into out (MAX_URI bytes). Returns 0, or -1 if it is not one of ours. */
+static int parse_resource_cursor(const char *cursor, char *out)
+{
+    size_t n = strlen(cursor), o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    if (n == 0 || n > 4 * (MAX_URI / 3) || n % 4 == 1)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64url(cursor[i]);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o + 1 >= MAX_URI)
+                return -1;
+            out[o++] = (char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    out[o] = '\0';
+    return strlen(out) == o && strncmp(out, RESOURCE_SCHEME, strlen(RESOURCE_SCHEME)) == 0 &&
+                   bst_utf8_valid(out, o)
+               ? 0
+               : -1;
+}
+
+/* Listing names every object of every namespace: it needs the cluster-wide namespaces
+ * permission; reading one object needs the permission of its kind in its namespace. */
 static enum bst_status bind_list_resources(struct call *c)
 {
+    const Bastion__V1__ListResourcesRequest *req = (const void *)c->request;
+    char after[MAX_URI];
+    if (req->cursor != NULL && req->cursor[0] != '\0' &&
+        parse_resource_cursor(req->cursor, after) != 0) {
+        call_fail(c, BST_INVALID_ARGUMENT, "cursor: not a cursor this server returned");
+        return BST_INVALID_ARGUMENT;
+    }
+    c->tool = catalogue_find("list_namespaces");
     c->permission = "k8s:namespaces:list";
+    c->namespace_ = NULL;
     return BST_OK;
 }
 
@@ -172,71 +254,107 @@ static enum call_next mcp_list_resources(struct call *c)
     Bastion__V1__ListResourcesResponse *r =
         NEW(c, Bastion__V1__ListResourcesResponse, bastion__v1__list_resources_response__init);
     struct kube_backend *kube = catalogue_backend();
-    struct kube_name_list ns = {NULL, 0};
+    struct kube_object_ref *refs = NULL;
     struct bst_err err = {BST_OK, ""};
-    size_t off, n;
+    struct kube_ctx ctx;
+    char after[MAX_URI] = "", buf[MAX_URI + 64];
+    size_t n = 0;
+    int more = 0;
 
     if (r == NULL)
         return oom(c);
-    if (kube->ops->list_namespaces(kube, &ns, &err) != BST_OK)
-        return call_fail(c, err.code, "%s", err.msg);
-    if (parse_cursor(c, req->cursor, ns.n, &off) != 0) {
-        kube_name_list_free(&ns);
-        return CALL_DONE;
-    }
-    n = ns.n - off < PAGE_SIZE ? ns.n - off : PAGE_SIZE;
+    if (req->cursor != NULL && req->cursor[0] != '\0' &&
+        parse_resource_cursor(req->cursor, after) != 0)
+        return call_fail(c, BST_INVALID_ARGUMENT, "cursor: not a cursor this server returned");
+    catalogue_kube_ctx(c, &ctx);
+    if (kube->ops->list_objects(kube, &ctx, after, RESOURCE_PAGE, &refs, &n, &more, &err) !=
+        BST_OK)
+        return err.code == BST_RESOURCE_EXHAUSTED ? oom(c) : call_fail(c, err.code, "%s", err.msg);
     r->resources = call_alloc(c, (n ? n : 1) * sizeof(*r->resources));
-    for (size_t i = 0; r->resources != NULL && i < n; i++) {
-        const char *name = ns.names[off + i];
+    if (r->resources == NULL)
+        return oom(c);
+    for (size_t i = 0; i < n; i++) {
+        const char *kind = kube_kind_name(refs[i].kind), *title = kube_kind_title(refs[i].kind);
         Bastion__V1__Resource *m = NEW(c, Bastion__V1__Resource, bastion__v1__resource__init);
-        char buf[160];
         if (m == NULL)
-            break;
-        snprintf(buf, sizeof(buf), RESOURCE_PREFIX "%s" RESOURCE_SUFFIX, name);
+            return oom(c);
+        snprintf(buf, sizeof(buf), RESOURCE_SCHEME "%s/%s/%s", refs[i].namespace_, kind,
+                 refs[i].name);
         m->uri = call_strdup(c, buf);
-        snprintf(buf, sizeof(buf), "pods-%s", name);
+        snprintf(buf, sizeof(buf), "%s/%s", kind, refs[i].name);
         m->name = call_strdup(c, buf);
-        snprintf(buf, sizeof(buf), "Pods in namespace %s", name);
+        snprintf(buf, sizeof(buf), "%s %s/%s", title, refs[i].namespace_, refs[i].name);
         m->title = call_strdup(c, buf);
-        m->description = "A kubectl-style table of the pods in the namespace.";
-        m->mime_type = "text/plain";
-        r->resources[i] = m;
-        r->n_resources = i + 1;
+        m->description = refs[i].kind == KUBE_KIND_SECRET
+                             ? "The Kubernetes object as JSON, without its secret data."
+                             : "The Kubernetes object as JSON (apiVersion, kind, metadata, "
+                               "spec, status).";
+        m->mime_type = "application/json";
+        if (m->uri == NULL || m->name == NULL || m->title == NULL)
+            return oom(c);
+        r->resources[r->n_resources++] = m;
     }
-    r->next_cursor = next_cursor(c, off, ns.n);
-    kube_name_list_free(&ns);
-    if (r->n_resources != n)
+    if (more && n > 0 && (r->next_cursor = resource_cursor(c, r->resources[n - 1]->uri)) == NULL)
         return oom(c);
     c->response = &r->base;
     return CALL_NEXT;
 }
 
-/* A resource URI k8s://namespaces/NS/pods reads like list_pods in NS, and needs what it needs. */
+struct resource_uri {
+    enum kube_kind kind;
+    char ns[64];
+    char name[254];
+};
+
+/* k8s://NAMESPACE/KIND/NAME, each part checked as Kubernetes checks it. */
+static int parse_resource_uri(const char *uri, struct resource_uri *out)
+{
+    const char *p = uri, *s1, *s2;
+    char kind[32];
+    size_t pl = strlen(RESOURCE_SCHEME);
+
+    if (strncmp(p, RESOURCE_SCHEME, pl) != 0)
+        return -1;
+    p += pl;
+    if ((s1 = strchr(p, '/')) == NULL || (s2 = strchr(s1 + 1, '/')) == NULL ||
+        (size_t)(s1 - p) >= sizeof(out->ns) || (size_t)(s2 - s1 - 1) >= sizeof(kind) ||
+        strlen(s2 + 1) >= sizeof(out->name))
+        return -1;
+    memcpy(out->ns, p, (size_t)(s1 - p));
+    out->ns[s1 - p] = '\0';
+    memcpy(kind, s1 + 1, (size_t)(s2 - s1 - 1));
+    kind[s2 - s1 - 1] = '\0';
+    memcpy(out->name, s2 + 1, strlen(s2 + 1) + 1);
+    if (!kube_dns1123_label_ok(out->ns) || kube_kind_parse(kind, &out->kind) != 0 ||
+        !kube_dns1123_subdomain_ok(out->name))
+        return -1;
+    return 0;
+}
+
 static enum bst_status bind_read_resource(struct call *c)
 {
     const Bastion__V1__ReadResourceRequest *req = (const void *)c->request;
-    const struct tool *t = catalogue_find("list_pods");
     const char *uri = req->uri != NULL ? req->uri : "";
-    size_t pl = strlen(RESOURCE_PREFIX), sl = strlen(RESOURCE_SUFFIX), n = strlen(uri);
-    char *ns;
+    struct resource_uri u;
 
     if (uri[0] == '\0') {
         call_fail(c, BST_INVALID_ARGUMENT, "uri: required");
         return BST_INVALID_ARGUMENT;
     }
-    if (n <= pl + sl || strncmp(uri, RESOURCE_PREFIX, pl) != 0 ||
-        strcmp(uri + n - sl, RESOURCE_SUFFIX) != 0) {
+    if (parse_resource_uri(uri, &u) != 0) {
         call_fail(c, BST_NOT_FOUND, "no resource with this URI");
         return BST_NOT_FOUND;
     }
-    ns = call_strndup(c, uri + pl, n - pl - sl);
-    if (ns == NULL || !catalogue_dns_label_ok(ns)) {
-        call_fail(c, BST_NOT_FOUND, "no resource with this URI");
-        return BST_NOT_FOUND;
+    for (size_t i = 0; i < sizeof(resource_kinds) / sizeof(resource_kinds[0]); i++)
+        if (resource_kinds[i].kind == u.kind) {
+            c->tool = resource_kinds[i].tool != NULL ? catalogue_find(resource_kinds[i].tool)
+                                                     : NULL;
+            c->permission = resource_kinds[i].permission;
+        }
+    if ((c->namespace_ = call_strdup(c, u.ns)) == NULL) {
+        call_fail(c, BST_RESOURCE_EXHAUSTED, "out of memory");
+        return BST_RESOURCE_EXHAUSTED;
     }
-    c->tool = t;
-    c->permission = t->permission;
-    c->namespace_ = ns;
     return BST_OK;
 }
 
@@ -248,20 +366,31 @@ static enum call_next mcp_read_resource(struct call *c)
     Bastion__V1__ResourceContents *rc =
         NEW(c, Bastion__V1__ResourceContents, bastion__v1__resource_contents__init);
     struct kube_backend *kube = catalogue_backend();
-    struct kube_pod_list pods = {NULL, 0};
     struct bst_err err = {BST_OK, ""};
+    struct resource_uri u;
+    struct kube_ctx ctx;
+    json_t *obj = NULL;
+    char *text;
     enum bst_status rv;
 
     if (r == NULL || rc == NULL || (r->contents = call_alloc(c, sizeof(*r->contents))) == NULL)
         return oom(c);
-    rv = kube->ops->list_pods(kube, c->namespace_, &pods, &err);
+    if (parse_resource_uri(req->uri, &u) != 0)
+        return call_fail(c, BST_NOT_FOUND, "no resource with this URI");
+    catalogue_kube_ctx(c, &ctx);
+    rv = kube->ops->get_object(kube, &ctx, u.kind, u.ns, u.name, &obj, &err);
+    if (rv == BST_NOT_FOUND)
+        return call_fail(c, BST_NOT_FOUND, "no resource with this URI");
     if (rv != BST_OK)
-        return call_fail(c, rv == BST_NOT_FOUND ? BST_NOT_FOUND : rv,
-                         rv == BST_NOT_FOUND ? "no resource with this URI" : "%s", err.msg);
+        return rv == BST_RESOURCE_EXHAUSTED ? oom(c) : call_fail(c, rv, "%s", err.msg);
+    text = json_dumps(obj, JSON_INDENT(2));
+    json_decref(obj);
+    if (text == NULL)
+        return oom(c);
+    rc->text = call_strdup(c, text);
+    free(text);
     rc->uri = call_strdup(c, req->uri);
-    rc->mime_type = "text/plain";
-    rc->text = catalogue_render_pods(c, &pods, c->start_wall_ns / 1000000000);
-    kube_pod_list_free(&pods);
+    rc->mime_type = "application/json";
     if (rc->uri == NULL || rc->text == NULL)
         return oom(c);
     r->contents[0] = rc;
@@ -311,12 +440,6 @@ static enum call_next auth_who_am_i(struct call *c)
     return CALL_NEXT;
 }
 
-static enum call_next auth_unimplemented(struct call *c)
-{
-    return call_fail(c, BST_UNIMPLEMENTED, "%s is not implemented by this server version",
-                     strrchr(c->method->path, '/') + 1);
-}
-
 /* ---- grpc.health.v1.Health ----------------------------------------------------------------- */
 
 static enum call_next health_check(struct call *c)
@@ -346,19 +469,20 @@ static enum call_next health_check(struct call *c)
     "/bastion.v1.Auth/" m, &bastion__v1__##in##__descriptor, &bastion__v1__##out##__descriptor
 
 const struct call_method services_methods[] = {
-    {MCP("Initialize", initialize_request, initialize_response), 1, NULL, mcp_initialize},
-    {MCP("ListTools", list_tools_request, list_tools_response), 1, NULL, mcp_list_tools},
-    {MCP("CallTool", call_tool_request, call_tool_response), 1, bind_call_tool, mcp_call_tool},
+    {MCP("Initialize", initialize_request, initialize_response), 1, NULL, mcp_initialize, 0},
+    {MCP("ListTools", list_tools_request, list_tools_response), 1, NULL, mcp_list_tools, 0},
+    {MCP("CallTool", call_tool_request, call_tool_response), 1, bind_call_tool, mcp_call_tool, 0},
     {MCP("ListResources", list_resources_request, list_resources_response), 1, bind_list_resources,
-     mcp_list_resources},
+     mcp_list_resources, 0},
     {MCP("ReadResource", read_resource_request, read_resource_response), 1, bind_read_resource,
-     mcp_read_resource},
-    {MCP("Ping", ping_request, ping_response), 1, NULL, mcp_ping},
-    {AUTH("IssueToken", issue_token_request, issue_token_response), 0, NULL, auth_unimplemented},
-    {AUTH("WhoAmI", who_am_irequest, who_am_iresponse), 1, NULL, auth_who_am_i},
-    {AUTH("CanI", can_irequest, can_iresponse), 1, NULL, auth_unimplemented},
+     mcp_read_resource, 0},
+    {MCP("Ping", ping_request, ping_response), 1, NULL, mcp_ping, 0},
+    {AUTH("IssueToken", issue_token_request, issue_token_response), 0, NULL, authsvc_issue_token,
+     1},
+    {AUTH("WhoAmI", who_am_irequest, who_am_iresponse), 1, NULL, auth_who_am_i, 0},
+    {AUTH("CanI", can_irequest, can_iresponse), 1, NULL, authsvc_can_i, 0},
     {"/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor,
-     &grpc__health__v1__health_check_response__descriptor, 0, NULL, health_check},
+     &grpc__health__v1__health_check_response__descriptor, 0, NULL, health_check, 1},
 };
 const size_t services_n_methods = sizeof(services_methods) / sizeof(services_methods[0]);
 

@@ -60,7 +60,7 @@ static void init(void)
     unlink(path);
     /* FUZZ_H2_LOG=1 shows the access log, to check that seeds reach the services. */
     bst_log_set_level(getenv("FUZZ_H2_LOG") != NULL ? BST_LOG_INFO : BST_LOG_ERROR);
-    if (kube_sim_new(&kube) != BST_OK)
+    if (kube_sim_new(&kube, NULL, &err) != BST_OK)
         abort();
     catalogue_set_backend(kube);
     accesslog_install();

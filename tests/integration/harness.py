@@ -61,7 +61,8 @@ class Server:
             ... srv.port ...
     """
 
-    def __init__(self, client_auth="require", crl=True, limits=None, extra=None, workers=2):
+    def __init__(self, client_auth="require", crl=True, limits=None, extra=None, workers=2,
+                 policy=os.path.join(SRC, "configs", "rbac-policies.yaml")):
         self.dir = tempfile.mkdtemp(prefix="bastiond-")
         d = certs()
         lines = [
@@ -77,6 +78,8 @@ class Server:
         ]
         if crl:
             lines.append("  crl: %s" % os.path.join(d, "ca.crl"))
+        if policy:
+            lines += ["rbac:", "  policy: %s" % policy]
         if limits:
             lines.append("limits:")
             for k, v in limits.items():

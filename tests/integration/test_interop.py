@@ -248,17 +248,37 @@ def test_who_am_i_two_uri_sans_is_unauthenticated():
         expect_code(grpc.StatusCode.UNAUTHENTICATED, ping, ch)
 
 
-def test_issue_token_is_unimplemented():
+def test_issue_token_without_a_users_file_is_failed_precondition():
+    # This server has no auth.users: password login is off, and says so.
     with channel() as ch:
-        expect_code(grpc.StatusCode.UNIMPLEMENTED, call, ch, "IssueToken",
-                    "bastion.v1.IssueTokenRequest", "bastion.v1.IssueTokenResponse",
-                    username="admin", password="x")
+        e = expect_code(grpc.StatusCode.FAILED_PRECONDITION, call, ch, "IssueToken",
+                        "bastion.v1.IssueTokenRequest", "bastion.v1.IssueTokenResponse",
+                        username="admin", password="x")
+        assert "not configured" in e.details()
 
 
-def test_can_i_is_unimplemented():
-    with channel() as ch:
-        expect_code(grpc.StatusCode.UNIMPLEMENTED, call, ch, "CanI", "bastion.v1.CanIRequest",
-                    "bastion.v1.CanIResponse", permission="k8s:pods:list", namespace="default")
+def can_i(ch, permission, namespace=None):
+    fields = {"permission": permission}
+    if namespace is not None:
+        fields["namespace"] = namespace
+    return call(ch, "CanI", "bastion.v1.CanIRequest", "bastion.v1.CanIResponse", **fields)
+
+
+def test_can_i_answers_from_the_policy_for_the_caller():
+    with channel("viewer") as ch:
+        r = can_i(ch, "k8s:pods:list", "default")
+        assert r.allowed and "viewer" in r.rule, r
+        r = can_i(ch, "k8s:pods:delete", "default")
+        assert not r.allowed and r.reason, r
+        r = can_i(ch, "k8s:pods:list", "production")  # outside the viewer's namespaces
+        assert not r.allowed, r
+        r = can_i(ch, "k8s:pods:list")  # no namespace: all namespaces, which viewer lacks
+        assert not r.allowed, r
+        r = can_i(ch, "k8s:pods:list", "")  # "" is invalid, never "all namespaces"
+        assert not r.allowed, r
+    with channel("admin") as ch:
+        assert can_i(ch, "k8s:pods:list").allowed
+        expect_code(grpc.StatusCode.INVALID_ARGUMENT, can_i, ch, "")
 
 
 # ---- Health -----------------------------------------------------------------------------------
@@ -370,8 +390,8 @@ def main():
             test_response_header_x_request_id_matches_who_am_i,
             test_who_am_i_cn_only_certificate_is_named_by_its_cn,
             test_who_am_i_two_uri_sans_is_unauthenticated,
-            test_issue_token_is_unimplemented,
-            test_can_i_is_unimplemented,
+            test_issue_token_without_a_users_file_is_failed_precondition,
+            test_can_i_answers_from_the_policy_for_the_caller,
             test_health_check_reports_serving,
             test_health_check_unknown_service_is_not_found,
             test_hundred_concurrent_calls_on_one_channel_succeed,

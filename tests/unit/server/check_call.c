@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct call_method test_method = {"/test.v1.T/M", NULL, NULL, 0, NULL, NULL};
+static const struct call_method test_method = {"/test.v1.T/M", NULL, NULL, 0, NULL, NULL, 0};
 
 struct host {
     pthread_mutex_t lock;

@@ -8,7 +8,7 @@
 #include <ctype.h>
 #include <string.h>
 
-static const struct call_method m = {"/bastion.v1.Mcp/CallTool", NULL, NULL, 1, NULL, NULL};
+static const struct call_method m = {"/bastion.v1.Mcp/CallTool", NULL, NULL, 1, NULL, NULL, 0};
 
 static void nop_post(struct call *c)
 {
