@@ -175,8 +175,9 @@ void audit_free(struct audit *a);
  *   best-effort  BST_OK synchronously, always; a record that does not fit is dropped and
  *                counted.
  * Records the `events` settings exclude, and submissions after shutdown began (BST_UNAVAILABLE),
- * are answered synchronously. Returns BST_OK when the record was accepted (queued, waiting or
- * deliberately filtered), else the status given to done. Thread-safe. */
+ * are answered synchronously. Returns BST_OK when the record was accepted (queued, waiting,
+ * deliberately filtered, or dropped in best-effort mode), else the status given to done.
+ * Thread-safe. */
 enum bst_status audit_submit(struct audit *a, const Bastion__V1__AuditRecord *rec,
                              audit_done_fn done, void *arg);
 

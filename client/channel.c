@@ -579,6 +579,19 @@ static int on_error(nghttp2_session *session, int lib_error_code, const char *ms
     return 0;
 }
 
+/* A GOAWAY we send with an error code means the server broke HTTP/2 (nghttp2 reports some of
+ * these, such as a bad HPACK block, through no error callback). */
+static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+    struct bcl_conn *c = user_data;
+    (void)session;
+    if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR &&
+        c->proto_error[0] == '\0')
+        snprintf(c->proto_error, sizeof(c->proto_error), "connection error %s",
+                 nghttp2_http2_strerror(frame->goaway.error_code));
+    return 0;
+}
+
 /* ---- connections (I/O thread) ---------------------------------------------------------------- */
 
 static void conn_unlink(struct bcl_conn *c)
@@ -672,6 +685,14 @@ static void conn_goaway(struct bcl_conn *c)
         ch->active = NULL;
         c->next = ch->draining;
         ch->draining = c;
+    }
+    if (c->state < C_READY && ch->draining == c) {
+        /* Refused before it ever became usable: fail the waiting calls rather than reconnect
+         * to a server that may refuse every connection the same way. */
+        char msg[2 * BCL_MESSAGE_MAX];
+        snprintf(msg, sizeof(msg), "%s sent GOAWAY before accepting any request", c->peer);
+        while (ch->waiting != NULL)
+            finish(ch->waiting, BASTION_UNAVAILABLE, msg, NULL);
     }
     c->state = C_DRAINING;
     /* Calls still waiting go to a new connection from the loop. */
@@ -898,6 +919,7 @@ static int session_start(struct bcl_conn *c)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_error_callback2(cb, on_error);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     if (nghttp2_option_new(&opt) != 0) {
         nghttp2_session_callbacks_del(cb);
         return -1;
@@ -1391,7 +1413,9 @@ bastion_status bastion_channel_new(bastion_channel **out, const bastion_options 
         snprintf(ch->authority, sizeof(ch->authority), "[%s]:%d", ch->opts.host, ch->opts.port);
     else
         snprintf(ch->authority, sizeof(ch->authority), "%s:%d", ch->opts.host, ch->opts.port);
-    rv = bcl_tls_ctx_new(&ch->ssl_ctx, &ch->opts, errbuf, errlen);
+    /* The fuzzing transport needs no TLS (and an SSL_CTX costs milliseconds). */
+    rv = bcl_test_transport != NULL ? BASTION_OK
+                                    : bcl_tls_ctx_new(&ch->ssl_ctx, &ch->opts, errbuf, errlen);
     if (rv != BASTION_OK) {
         channel_unref(ch);
         return rv;

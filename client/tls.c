@@ -221,7 +221,7 @@ const char *bcl_tls_error_string(unsigned long e, char *buf, size_t len)
     /* libevent's OpenSSL bufferevent also reports bare SSL_get_error() values. */
     if (ERR_GET_LIB(e) == 0) {
         snprintf(buf, len, "%s",
-                 e == SSL_ERROR_SYSCALL     ? "the connection was reset or closed abruptly"
+                 e == SSL_ERROR_SYSCALL       ? "the connection was reset or closed abruptly"
                  : e == SSL_ERROR_ZERO_RETURN ? "the server closed the TLS session"
                                               : "TLS protocol error");
         return buf;

@@ -404,8 +404,8 @@ static json_t *enc_message(const struct enc *e, const ProtobufCMessage *m, int d
             if ((v = json_array()) == NULL)
                 goto fail;
             for (size_t k = 0; k < n; k++) {
-                if (json_array_append_new(v, enc_value(e, f, arr + k * elt_size(f->type),
-                                                       depth)) != 0) {
+                if (json_array_append_new(v, enc_value(e, f, arr + k * elt_size(f->type), depth)) !=
+                    0) {
                     json_decref(v);
                     goto fail;
                 }
@@ -585,8 +585,8 @@ static int json_number_syntax(const char *s)
     return s[i] == '\0' && i <= 64;
 }
 
-static enum bst_status dec_double(struct dec *d, const ProtobufCFieldDescriptor *f,
-                                  const json_t *j, double *out)
+static enum bst_status dec_double(struct dec *d, const ProtobufCFieldDescriptor *f, const json_t *j,
+                                  double *out)
 {
     const char *tname = f->type == PROTOBUF_C_TYPE_FLOAT ? "float" : "double";
     double v;
@@ -681,8 +681,7 @@ static enum bst_status dec_value(struct dec *d, const ProtobufCFieldDescriptor *
         if (!json_is_string(j))
             return DEC_FAIL(d, "expected the name of a %s value", ed->name);
         if (strlen(json_string_value(j)) != json_string_length(j) ||
-            (ev = protobuf_c_enum_descriptor_get_value_by_name(ed, json_string_value(j))) ==
-                NULL)
+            (ev = protobuf_c_enum_descriptor_get_value_by_name(ed, json_string_value(j))) == NULL)
             return DEC_FAIL(d, "not a value of enum %s", ed->name);
         v = ev->value;
         memcpy(p, &v, sizeof(v));
@@ -798,8 +797,8 @@ static enum bst_status dec_message(struct dec *d, const ProtobufCMessageDescript
     base = (char *)m;
     json_object_foreach((json_t *)j, key, val)
     {
-        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(desc,
-                                                                                           key);
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(desc, key);
         size_t old = path_field(&d->path, key);
         enum bst_status rv;
 
@@ -941,9 +940,8 @@ enum bst_status bst_pbjson_decode_kv(const ProtobufCMessageDescriptor *desc, cha
         }
         klen = (size_t)(eq - kv[i]);
         if (klen == 0 || klen > BST_PBJSON_MAX_KV_KEY) {
-            rv = bst_errf(err, BST_INVALID_ARGUMENT,
-                          "argument %zu: the key must be 1 to %d bytes", i + 1,
-                          BST_PBJSON_MAX_KV_KEY);
+            rv = bst_errf(err, BST_INVALID_ARGUMENT, "argument %zu: the key must be 1 to %d bytes",
+                          i + 1, BST_PBJSON_MAX_KV_KEY);
             break;
         }
         memcpy(key, kv[i], klen);
@@ -960,8 +958,7 @@ enum bst_status bst_pbjson_decode_kv(const ProtobufCMessageDescriptor *desc, cha
             if (next != NULL)
                 *next++ = '\0';
             if (seg[0] == '\0') {
-                rv = bst_errf(err, BST_INVALID_ARGUMENT, "argument %zu: empty key segment",
-                              i + 1);
+                rv = bst_errf(err, BST_INVALID_ARGUMENT, "argument %zu: empty key segment", i + 1);
                 break;
             }
             path_field(&p, seg);
@@ -1061,8 +1058,8 @@ static json_t *schema_value(const ProtobufCFieldDescriptor *f,
             json_t *types = json_pack("[ss]", "integer", "string");
             if (set_new(s, "type", types) != 0 ||
                 set_new(s, "format", json_string(is_unsigned(f->type) ? "uint64" : "int64")) != 0 ||
-                set_new(s, "pattern", json_string(is_unsigned(f->type) ? "^[0-9]+$"
-                                                                       : "^-?[0-9]+$")) != 0)
+                set_new(s, "pattern",
+                        json_string(is_unsigned(f->type) ? "^[0-9]+$" : "^-?[0-9]+$")) != 0)
                 goto fail;
             if (inf == NULL || !inf->has_bounds)
                 return s;
@@ -1115,8 +1112,7 @@ static json_t *schema_value(const ProtobufCFieldDescriptor *f,
             set_new(s, "contentEncoding", json_string("base64")) != 0)
             goto fail;
         if (inf != NULL && inf->max_len > 0 &&
-            set_new(s, "maxLength", json_integer((json_int_t)(4 * ((inf->max_len + 2) / 3)))) !=
-                0)
+            set_new(s, "maxLength", json_integer((json_int_t)(4 * ((inf->max_len + 2) / 3)))) != 0)
             goto fail;
         return s;
     default:

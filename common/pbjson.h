@@ -25,13 +25,13 @@
 
 /* What the per-field table says about one field. Every member may be left 0/NULL. */
 struct bst_pbjson_field_info {
-    int required;         /* must be present; a string must also be non-empty */
-    int sensitive;        /* never echoed: omitted by BST_PBJSON_REDACT, writeOnly in schemas */
-    int has_bounds;       /* integers: the value lies within [min, max] */
-    int64_t min, max;     /* inclusive, when has_bounds */
-    size_t max_len;       /* strings and bytes: at most this many bytes; 0 = no limit */
-    size_t max_items;     /* repeated fields: at most this many elements; 0 = no limit */
-    const char *pattern;  /* strings: ECMA-262 regex shown in schemas; NULL = none */
+    int required;        /* must be present; a string must also be non-empty */
+    int sensitive;       /* never echoed: omitted by BST_PBJSON_REDACT, writeOnly in schemas */
+    int has_bounds;      /* integers: the value lies within [min, max] */
+    int64_t min, max;    /* inclusive, when has_bounds */
+    size_t max_len;      /* strings and bytes: at most this many bytes; 0 = no limit */
+    size_t max_items;    /* repeated fields: at most this many elements; 0 = no limit */
+    const char *pattern; /* strings: ECMA-262 regex shown in schemas; NULL = none */
     int (*valid)(const char *s); /* strings: the syntax check the pattern describes; NULL = none */
     const char *syntax;          /* what valid() accepts, for errors: "a DNS-1123 label" */
     const char *default_json;    /* JSON text of the value assumed when absent (schemas only) */
@@ -47,9 +47,9 @@ typedef const struct bst_pbjson_field_info *(*bst_pbjson_lookup_fn)(
 #define BST_PBJSON_REDACT (1u << 0) /* omit fields the lookup marks sensitive */
 
 /* Nesting and size limits shared by every direction. */
-#define BST_PBJSON_MAX_DEPTH 16       /* messages within messages */
-#define BST_PBJSON_MAX_ITEMS 10000    /* elements of one repeated field */
-#define BST_PBJSON_MAX_KV_KEY 256     /* bytes of one dotted key in bst_pbjson_decode_kv */
+#define BST_PBJSON_MAX_DEPTH 16    /* messages within messages */
+#define BST_PBJSON_MAX_ITEMS 10000 /* elements of one repeated field */
+#define BST_PBJSON_MAX_KV_KEY 256  /* bytes of one dotted key in bst_pbjson_decode_kv */
 
 /* Encodes m as a JSON object. lookup may be NULL (then nothing is sensitive). Returns a new
  * reference owned by the caller (json_decref), or NULL when out of memory or when m is not a

@@ -47,7 +47,8 @@ static void pop(struct mv *m, size_t old)
     m->path[old] = '\0';
 }
 
-static enum bst_status bad(struct mv *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static enum bst_status bad(struct mv *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static enum bst_status bad(struct mv *m, const char *fmt, ...)
 {
@@ -99,8 +100,8 @@ static int plain_float(const char *s, size_t n)
     return digits > 0 && i == n;
 }
 
-static const char *const yaml11[] = {"y",   "Y",   "yes", "Yes", "YES", "n",  "N",  "no",
-                                     "No",  "NO",  "on",  "On",  "ON",  "off", "Off", "OFF",
+static const char *const yaml11[] = {"y",    "Y",    "yes",   "Yes",   "YES",  "n",    "N",   "no",
+                                     "No",   "NO",   "on",    "On",    "ON",   "off",  "Off", "OFF",
                                      "True", "TRUE", "False", "FALSE", "Null", "NULL", NULL};
 
 static enum bst_status yaml_to_json(const struct bst_yaml_doc *doc, const struct bst_yaml_node *n,
@@ -313,7 +314,8 @@ static enum bst_status check_metadata(struct mv *m, json_t *meta, const char *ns
     }
     if (json_object_get(meta, "ownerReferences") != NULL ||
         json_object_get(meta, "finalizers") != NULL) {
-        o = field(m, json_object_get(meta, "finalizers") != NULL ? "finalizers" : "ownerReferences");
+        o = field(m,
+                  json_object_get(meta, "finalizers") != NULL ? "finalizers" : "ownerReferences");
         (void)o;
         return bad(m, "not accepted: objects created here belong to no other object");
     }
@@ -361,7 +363,8 @@ static enum bst_status check_seccomp(struct mv *m, const json_t *v)
     if (keys(m, v, allowed) != BST_OK)
         return BST_INVALID_ARGUMENT;
     AT(m, v, "type",
-       want_one_of(m, v_, ok, "must be RuntimeDefault or Localhost; Unconfined is not allowed" PSS));
+       want_one_of(m, v_, ok,
+                   "must be RuntimeDefault or Localhost; Unconfined is not allowed" PSS));
     if (json_object_get(v, "type") == NULL) {
         size_t o = field(m, "type");
         (void)o;
@@ -373,8 +376,8 @@ static enum bst_status check_seccomp(struct mv *m, const json_t *v)
 static enum bst_status check_selinux(struct mv *m, const json_t *v)
 {
     static const char *const allowed[] = {"type", "level", "user", "role", NULL};
-    static const char *const types[] = {"",       "container_t",        "container_init_t",
-                                        "container_kvm_t", "container_engine_t", NULL};
+    static const char *const types[] = {
+        "", "container_t", "container_init_t", "container_kvm_t", "container_engine_t", NULL};
     if (keys(m, v, allowed) != BST_OK)
         return BST_INVALID_ARGUMENT;
     AT(m, v, "user", bad(m, "custom SELinux users are not allowed" PSS));
@@ -408,7 +411,8 @@ static enum bst_status check_apparmor(struct mv *m, const json_t *v)
     if (keys(m, v, allowed) != BST_OK)
         return BST_INVALID_ARGUMENT;
     AT(m, v, "type",
-       want_one_of(m, v_, ok, "must be RuntimeDefault or Localhost; Unconfined is not allowed" PSS));
+       want_one_of(m, v_, ok,
+                   "must be RuntimeDefault or Localhost; Unconfined is not allowed" PSS));
     return BST_OK;
 }
 
@@ -434,11 +438,20 @@ struct podsec {
 
 static enum bst_status check_pod_security(struct mv *m, const json_t *sc, struct podsec *ps)
 {
-    static const char *const allowed[] = {
-        "runAsUser",     "runAsGroup",     "runAsNonRoot",        "fsGroup",
-        "fsGroupChangePolicy", "supplementalGroups", "supplementalGroupsPolicy",
-        "seccompProfile", "seLinuxOptions", "sysctls",            "windowsOptions",
-        "appArmorProfile", "seLinuxChangePolicy", NULL};
+    static const char *const allowed[] = {"runAsUser",
+                                          "runAsGroup",
+                                          "runAsNonRoot",
+                                          "fsGroup",
+                                          "fsGroupChangePolicy",
+                                          "supplementalGroups",
+                                          "supplementalGroupsPolicy",
+                                          "seccompProfile",
+                                          "seLinuxOptions",
+                                          "sysctls",
+                                          "windowsOptions",
+                                          "appArmorProfile",
+                                          "seLinuxChangePolicy",
+                                          NULL};
     const json_t *sysctls = json_object_get(sc, "sysctls");
     if (keys(m, sc, allowed) != BST_OK)
         return BST_INVALID_ARGUMENT;
@@ -512,11 +525,19 @@ static enum bst_status check_capabilities(struct mv *m, const json_t *caps)
 static enum bst_status check_container_security(struct mv *m, const json_t *c,
                                                 const struct podsec *ps)
 {
-    static const char *const allowed[] = {
-        "privileged",   "allowPrivilegeEscalation", "capabilities",   "runAsUser",
-        "runAsGroup",   "runAsNonRoot",             "readOnlyRootFilesystem", "procMount",
-        "seccompProfile", "seLinuxOptions",         "windowsOptions", "appArmorProfile",
-        NULL};
+    static const char *const allowed[] = {"privileged",
+                                          "allowPrivilegeEscalation",
+                                          "capabilities",
+                                          "runAsUser",
+                                          "runAsGroup",
+                                          "runAsNonRoot",
+                                          "readOnlyRootFilesystem",
+                                          "procMount",
+                                          "seccompProfile",
+                                          "seLinuxOptions",
+                                          "windowsOptions",
+                                          "appArmorProfile",
+                                          NULL};
     static const char *const proc[] = {"Default", NULL};
     const json_t *sc = json_object_get(c, "securityContext"), *ape, *nonroot, *seccomp;
     size_t o = field(m, "securityContext");
@@ -537,7 +558,8 @@ static enum bst_status check_container_security(struct mv *m, const json_t *c,
         AT(m, sc, "runAsUser", want_uid(m, v_));
         AT(m, sc, "runAsGroup", want_int(m, v_, 0, 2147483647));
         AT(m, sc, "readOnlyRootFilesystem", want_bool(m, v_));
-        AT(m, sc, "procMount", want_one_of(m, v_, proc, "only the Default /proc mount is allowed" PSS));
+        AT(m, sc, "procMount",
+           want_one_of(m, v_, proc, "only the Default /proc mount is allowed" PSS));
         AT(m, sc, "seccompProfile", check_seccomp(m, v_));
         AT(m, sc, "seLinuxOptions", check_selinux(m, v_));
         AT(m, sc, "windowsOptions", check_windows(m, v_));
@@ -577,8 +599,8 @@ static enum bst_status check_container_security(struct mv *m, const json_t *c,
 
 static enum bst_status check_ports(struct mv *m, const json_t *ports)
 {
-    static const char *const allowed[] = {"containerPort", "hostPort", "hostIP", "name",
-                                          "protocol", NULL};
+    static const char *const allowed[] = {"containerPort", "hostPort", "hostIP",
+                                          "name",          "protocol", NULL};
     static const char *const protocols[] = {"TCP", "UDP", "SCTP", NULL};
     if (want_array(m, ports, 128) != BST_OK)
         return BST_INVALID_ARGUMENT;
@@ -596,7 +618,8 @@ static enum bst_status check_ports(struct mv *m, const json_t *ports)
            json_is_integer(v_) && json_integer_value(v_) == 0
                ? BST_OK
                : bad(m, "host ports are not allowed (Pod Security Standard \"baseline\")"));
-        AT(m, p, "hostIP", bad(m, "host ports are not allowed (Pod Security Standard \"baseline\")"));
+        AT(m, p, "hostIP",
+           bad(m, "host ports are not allowed (Pod Security Standard \"baseline\")"));
         AT(m, p, "name", want_string(m, v_, 15));
         AT(m, p, "protocol", want_one_of(m, v_, protocols, "must be TCP, UDP or SCTP"));
         pop(m, o);
@@ -606,14 +629,30 @@ static enum bst_status check_ports(struct mv *m, const json_t *ports)
 
 static enum bst_status check_container(struct mv *m, const json_t *c, const struct podsec *ps)
 {
-    static const char *const allowed[] = {
-        "name",          "image",          "command",        "args",
-        "workingDir",    "ports",          "env",            "envFrom",
-        "resources",     "resizePolicy",   "restartPolicy",  "volumeMounts",
-        "livenessProbe", "readinessProbe", "startupProbe",   "lifecycle",
-        "terminationMessagePath", "terminationMessagePolicy", "imagePullPolicy",
-        "securityContext", "stdin",        "stdinOnce",      "tty",
-        NULL};
+    static const char *const allowed[] = {"name",
+                                          "image",
+                                          "command",
+                                          "args",
+                                          "workingDir",
+                                          "ports",
+                                          "env",
+                                          "envFrom",
+                                          "resources",
+                                          "resizePolicy",
+                                          "restartPolicy",
+                                          "volumeMounts",
+                                          "livenessProbe",
+                                          "readinessProbe",
+                                          "startupProbe",
+                                          "lifecycle",
+                                          "terminationMessagePath",
+                                          "terminationMessagePolicy",
+                                          "imagePullPolicy",
+                                          "securityContext",
+                                          "stdin",
+                                          "stdinOnce",
+                                          "tty",
+                                          NULL};
     static const char *const pull[] = {"Always", "IfNotPresent", "Never", NULL};
     const json_t *name = json_object_get(c, "name"), *image = json_object_get(c, "image");
 
@@ -621,8 +660,8 @@ static enum bst_status check_container(struct mv *m, const json_t *c, const stru
         return BST_INVALID_ARGUMENT;
     if (name == NULL || !json_is_string(name) || !kube_dns1123_label_ok(json_string_value(name))) {
         field(m, "name");
-        return bad(m, name == NULL ? "required"
-                                   : "must be a DNS-1123 label (1-63 of a-z, 0-9, '-')");
+        return bad(m,
+                   name == NULL ? "required" : "must be a DNS-1123 label (1-63 of a-z, 0-9, '-')");
     }
     if (image == NULL || !json_is_string(image) || json_string_length(image) == 0) {
         field(m, "image");
@@ -664,9 +703,9 @@ static enum bst_status check_containers(struct mv *m, const json_t *list, const 
 
 static enum bst_status check_volumes(struct mv *m, const json_t *vols)
 {
-    static const char *const sources[] = {"configMap", "secret", "emptyDir", "projected",
-                                          "downwardAPI", "persistentVolumeClaim", "csi",
-                                          "ephemeral", NULL};
+    static const char *const sources[] = {"configMap", "secret",      "emptyDir",
+                                          "projected", "downwardAPI", "persistentVolumeClaim",
+                                          "csi",       "ephemeral",   NULL};
     if (want_array(m, vols, 256) != BST_OK)
         return BST_INVALID_ARGUMENT;
     for (size_t i = 0; i < json_array_size(vols); i++) {
@@ -729,17 +768,43 @@ static enum bst_status host_namespace(struct mv *m, const json_t *v)
 
 static enum bst_status check_pod_spec(struct mv *m, const json_t *spec, int template)
 {
-    static const char *const allowed[] = {
-        "containers",        "initContainers",  "volumes",       "restartPolicy",
-        "terminationGracePeriodSeconds", "activeDeadlineSeconds", "dnsPolicy", "dnsConfig",
-        "nodeSelector",      "serviceAccountName", "serviceAccount", "automountServiceAccountToken",
-        "hostNetwork",       "hostPID",         "hostIPC",       "shareProcessNamespace",
-        "securityContext",   "imagePullSecrets", "hostname",     "subdomain",
-        "affinity",          "schedulerName",   "tolerations",   "hostAliases",
-        "priorityClassName", "readinessGates",  "runtimeClassName", "enableServiceLinks",
-        "preemptionPolicy",  "topologySpreadConstraints", "setHostnameAsFQDN", "os",
-        "hostUsers",         "schedulingGates", "nodeName",      "ephemeralContainers",
-        NULL};
+    static const char *const allowed[] = {"containers",
+                                          "initContainers",
+                                          "volumes",
+                                          "restartPolicy",
+                                          "terminationGracePeriodSeconds",
+                                          "activeDeadlineSeconds",
+                                          "dnsPolicy",
+                                          "dnsConfig",
+                                          "nodeSelector",
+                                          "serviceAccountName",
+                                          "serviceAccount",
+                                          "automountServiceAccountToken",
+                                          "hostNetwork",
+                                          "hostPID",
+                                          "hostIPC",
+                                          "shareProcessNamespace",
+                                          "securityContext",
+                                          "imagePullSecrets",
+                                          "hostname",
+                                          "subdomain",
+                                          "affinity",
+                                          "schedulerName",
+                                          "tolerations",
+                                          "hostAliases",
+                                          "priorityClassName",
+                                          "readinessGates",
+                                          "runtimeClassName",
+                                          "enableServiceLinks",
+                                          "preemptionPolicy",
+                                          "topologySpreadConstraints",
+                                          "setHostnameAsFQDN",
+                                          "os",
+                                          "hostUsers",
+                                          "schedulingGates",
+                                          "nodeName",
+                                          "ephemeralContainers",
+                                          NULL};
     static const char *const always[] = {"Always", NULL};
     static const char *const policies[] = {"Always", "OnFailure", "Never", NULL};
     struct podsec ps = {0, 0};
@@ -836,9 +901,15 @@ static enum bst_status check_strategy(struct mv *m, const json_t *s)
 static enum bst_status check_deployment(struct mv *m, json_t *obj)
 {
     static const char *const allowed[] = {"apiVersion", "kind", "metadata", "spec", NULL};
-    static const char *const spec_allowed[] = {
-        "replicas", "selector", "template", "strategy", "minReadySeconds",
-        "revisionHistoryLimit", "progressDeadlineSeconds", "paused", NULL};
+    static const char *const spec_allowed[] = {"replicas",
+                                               "selector",
+                                               "template",
+                                               "strategy",
+                                               "minReadySeconds",
+                                               "revisionHistoryLimit",
+                                               "progressDeadlineSeconds",
+                                               "paused",
+                                               NULL};
     static const char *const sel_allowed[] = {"matchLabels", "matchExpressions", NULL};
     json_t *spec = json_object_get(obj, "spec");
     const json_t *sel, *ml;
@@ -908,8 +979,8 @@ static enum bst_status check_cluster_ip(struct mv *m, const json_t *v)
 
 static enum bst_status check_service_ports(struct mv *m, const json_t *ports, int node_ports)
 {
-    static const char *const allowed[] = {"name", "protocol", "port", "targetPort", "nodePort",
-                                          "appProtocol", NULL};
+    static const char *const allowed[] = {"name",     "protocol",    "port", "targetPort",
+                                          "nodePort", "appProtocol", NULL};
     static const char *const protocols[] = {"TCP", "UDP", "SCTP", NULL};
     if (want_array(m, ports, 128) != BST_OK)
         return BST_INVALID_ARGUMENT;
@@ -957,10 +1028,20 @@ static enum bst_status check_service_ports(struct mv *m, const json_t *ports, in
 static enum bst_status check_service(struct mv *m, json_t *obj)
 {
     static const char *const allowed[] = {"apiVersion", "kind", "metadata", "spec", NULL};
-    static const char *const spec_allowed[] = {
-        "type", "ports", "selector", "clusterIP", "clusterIPs", "sessionAffinity",
-        "ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy", "externalTrafficPolicy",
-        "publishNotReadyAddresses", "externalIPs", "externalName", NULL};
+    static const char *const spec_allowed[] = {"type",
+                                               "ports",
+                                               "selector",
+                                               "clusterIP",
+                                               "clusterIPs",
+                                               "sessionAffinity",
+                                               "ipFamilies",
+                                               "ipFamilyPolicy",
+                                               "internalTrafficPolicy",
+                                               "externalTrafficPolicy",
+                                               "publishNotReadyAddresses",
+                                               "externalIPs",
+                                               "externalName",
+                                               NULL};
     static const char *const types[] = {"ClusterIP", "NodePort", "LoadBalancer", NULL};
     static const char *const affinity[] = {"None", "ClientIP", NULL};
     json_t *spec = json_object_get(obj, "spec");
@@ -978,8 +1059,7 @@ static enum bst_status check_service(struct mv *m, json_t *obj)
     AT(m, spec, "externalIPs",
        bad(m, "not allowed: external IPs let a service capture other traffic (CVE-2020-8554)"));
     AT(m, spec, "externalName", bad(m, "ExternalName services are not supported"));
-    AT(m, spec, "type",
-       want_one_of(m, v_, types, "must be ClusterIP, NodePort or LoadBalancer"));
+    AT(m, spec, "type", want_one_of(m, v_, types, "must be ClusterIP, NodePort or LoadBalancer"));
     type = json_object_get(spec, "type");
     node_ports = type != NULL && strcmp(json_string_value(type), "ClusterIP") != 0;
     AT(m, spec, "clusterIP", check_cluster_ip(m, v_));
@@ -997,8 +1077,8 @@ static enum bst_status check_service(struct mv *m, json_t *obj)
 
 static enum bst_status check_configmap(struct mv *m, json_t *obj)
 {
-    static const char *const allowed[] = {"apiVersion", "kind", "metadata", "data", "immutable",
-                                          "binaryData", NULL};
+    static const char *const allowed[] = {"apiVersion", "kind",       "metadata", "data",
+                                          "immutable",  "binaryData", NULL};
     const json_t *data = json_object_get(obj, "data");
     size_t total = 0;
 
@@ -1082,8 +1162,8 @@ enum bst_status kube_manifest_parse(const char *text, size_t len, const char *ns
         json_error_t je;
         root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
         if (root == NULL)
-            return bst_errf(err, BST_INVALID_ARGUMENT, "manifest: invalid JSON at line %d column %d",
-                            je.line, je.column);
+            return bst_errf(err, BST_INVALID_ARGUMENT,
+                            "manifest: invalid JSON at line %d column %d", je.line, je.column);
     } else {
         struct bst_yaml_limits yl;
         struct bst_yaml_doc *doc;
@@ -1116,8 +1196,7 @@ enum bst_status kube_manifest_parse(const char *text, size_t len, const char *ns
         goto fail;
     }
     if (!json_is_string(jv) || strcmp(json_string_value(jv), r->api_version) != 0) {
-        rv = bst_errf(err, BST_INVALID_ARGUMENT, "apiVersion: a %s is %s", r->kind,
-                      r->api_version);
+        rv = bst_errf(err, BST_INVALID_ARGUMENT, "apiVersion: a %s is %s", r->kind, r->api_version);
         goto fail;
     }
     if (json_object_get(root, "status") != NULL) {

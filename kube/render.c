@@ -105,8 +105,8 @@ static void row(struct table *t, ...)
     for (size_t c = 0; c < t->cols; c++) {
         const char *s = va_arg(ap, const char *);
         char buf[1024];
-        size_t n = bst_text_sanitize(buf, sizeof(buf), s != NULL ? s : "",
-                                     s != NULL ? strlen(s) : 0);
+        size_t n =
+            bst_text_sanitize(buf, sizeof(buf), s != NULL ? s : "", s != NULL ? strlen(s) : 0);
         char *d = malloc(n + 1);
         if (d == NULL)
             t->failed = 1;
@@ -156,8 +156,9 @@ int64_t kube_parse_time(const char *s)
     struct tm tm;
     char tail;
     memset(&tm, 0, sizeof(tm));
-    if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                            &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &tail) != 7 ||
+    if (s == NULL ||
+        sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &tail) != 7 ||
         tail != 'Z')
         return -1;
     tm.tm_year -= 1900;
@@ -360,8 +361,8 @@ static void events_table(struct sb *b, Bastion__V1__Event *const *ev, size_t n, 
     table_out(&t, b);
 }
 
-char *kube_render_get_pod(const ProtobufCMessage *args, const ProtobufCMessage *result,
-                          int64_t now, const struct kube_ctx *ctx)
+char *kube_render_get_pod(const ProtobufCMessage *args, const ProtobufCMessage *result, int64_t now,
+                          const struct kube_ctx *ctx)
 {
     const Bastion__V1__GetPodResult *r = (const void *)result;
     const Bastion__V1__Pod *p = r->pod;
@@ -527,9 +528,8 @@ char *kube_render_scale_deployment(const ProtobufCMessage *args, const ProtobufC
     return sb_finish(&b, ctx);
 }
 
-char *kube_render_restart_deployment(const ProtobufCMessage *args,
-                                     const ProtobufCMessage *result, int64_t now,
-                                     const struct kube_ctx *ctx)
+char *kube_render_restart_deployment(const ProtobufCMessage *args, const ProtobufCMessage *result,
+                                     int64_t now, const struct kube_ctx *ctx)
 {
     const Bastion__V1__RestartDeploymentResult *r = (const void *)result;
     struct sb b = {NULL, 0, 0, 0};
@@ -567,11 +567,11 @@ char *kube_render_list_services(const ProtobufCMessage *args, const ProtobufCMes
     for (size_t i = 0; i < r->n_services; i++) {
         const Bastion__V1__Service *s = r->services[i];
         char ports[512] = "", a[24];
-        const char *ext = s->external_ip != NULL && *s->external_ip
-                              ? s->external_ip
-                              : (s->type != NULL && strcmp(s->type, "LoadBalancer") == 0
-                                     ? "<pending>"
-                                     : "<none>");
+        const char *ext =
+            s->external_ip != NULL && *s->external_ip
+                ? s->external_ip
+                : (s->type != NULL && strcmp(s->type, "LoadBalancer") == 0 ? "<pending>"
+                                                                           : "<none>");
         size_t used = 0;
         for (size_t k = 0; k < s->n_ports && used < sizeof(ports); k++) {
             const Bastion__V1__ServicePort *p = s->ports[k];

@@ -19,8 +19,8 @@ char *kube_render_list_pods(const ProtobufCMessage *args, const ProtobufCMessage
                             int64_t now, const struct kube_ctx *ctx);
 char *kube_render_list_namespaces(const ProtobufCMessage *args, const ProtobufCMessage *result,
                                   int64_t now, const struct kube_ctx *ctx);
-char *kube_render_get_pod(const ProtobufCMessage *args, const ProtobufCMessage *result,
-                          int64_t now, const struct kube_ctx *ctx);
+char *kube_render_get_pod(const ProtobufCMessage *args, const ProtobufCMessage *result, int64_t now,
+                          const struct kube_ctx *ctx);
 char *kube_render_get_pod_logs(const ProtobufCMessage *args, const ProtobufCMessage *result,
                                int64_t now, const struct kube_ctx *ctx);
 char *kube_render_delete_pod(const ProtobufCMessage *args, const ProtobufCMessage *result,
@@ -31,9 +31,8 @@ char *kube_render_list_deployments(const ProtobufCMessage *args, const ProtobufC
                                    int64_t now, const struct kube_ctx *ctx);
 char *kube_render_scale_deployment(const ProtobufCMessage *args, const ProtobufCMessage *result,
                                    int64_t now, const struct kube_ctx *ctx);
-char *kube_render_restart_deployment(const ProtobufCMessage *args,
-                                     const ProtobufCMessage *result, int64_t now,
-                                     const struct kube_ctx *ctx);
+char *kube_render_restart_deployment(const ProtobufCMessage *args, const ProtobufCMessage *result,
+                                     int64_t now, const struct kube_ctx *ctx);
 char *kube_render_list_services(const ProtobufCMessage *args, const ProtobufCMessage *result,
                                 int64_t now, const struct kube_ctx *ctx);
 char *kube_render_list_events(const ProtobufCMessage *args, const ProtobufCMessage *result,

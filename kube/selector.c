@@ -28,14 +28,14 @@ enum tok {
     T_COMMA,
     T_OPEN,
     T_CLOSE,
-    T_EQ,     /* = */
-    T_DEQ,    /* == */
-    T_NE,     /* != */
-    T_NOT,    /* ! */
-    T_GT,     /* > */
-    T_LT,     /* < */
-    T_IN,     /* in */
-    T_NOTIN,  /* notin */
+    T_EQ,    /* = */
+    T_DEQ,   /* == */
+    T_NE,    /* != */
+    T_NOT,   /* ! */
+    T_GT,    /* > */
+    T_LT,    /* < */
+    T_IN,    /* in */
+    T_NOTIN, /* notin */
     T_BAD,
 };
 

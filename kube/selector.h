@@ -26,8 +26,7 @@ struct kube_selector;
 /* Parses s. On success *out is owned by the caller (kube_selector_free); an empty or all-blank
  * s gives a selector that matches everything. Returns BST_OK, BST_INVALID_ARGUMENT ("label
  * selector: ... at position N") or BST_RESOURCE_EXHAUSTED. */
-enum bst_status kube_selector_parse(const char *s, struct kube_selector **out,
-                                    struct bst_err *err);
+enum bst_status kube_selector_parse(const char *s, struct kube_selector **out, struct bst_err *err);
 
 /* Returns 1 if the n labels satisfy every requirement of sel (NULL matches everything). */
 int kube_selector_matches(const struct kube_selector *sel, const struct kube_kv *labels, size_t n);

@@ -329,8 +329,8 @@ void sim_obj_free(struct sim_obj *o)
 static const char *resource_name(enum sim_kind k)
 {
     static const char *const names[SK_COUNT] = {
-        "pods",     "deployments.apps", "replicasets.apps", "services",
-        "configmaps", "secrets",        "namespaces",       "events",
+        "pods",       "deployments.apps", "replicasets.apps", "services",
+        "configmaps", "secrets",          "namespaces",       "events",
     };
     return (unsigned)k < SK_COUNT ? names[k] : "objects";
 }
@@ -347,8 +347,8 @@ enum bst_status sim_insert(struct sim *s, struct sim_obj *o, struct bst_err *err
     size_t at = list_search(l, o->meta.namespace_, o->meta.name, &found);
 
     if (found)
-        return bst_errf(err, BST_ALREADY_EXISTS, "%s \"%s\" already exists",
-                        resource_name(o->kind), o->meta.name);
+        return bst_errf(err, BST_ALREADY_EXISTS, "%s \"%s\" already exists", resource_name(o->kind),
+                        o->meta.name);
     /* A quota refusal is the cluster's answer (403 Forbidden), not a server failure. */
     if (counted(o->kind) && s->n_objects >= s->max_objects)
         return bst_errf(err, BST_FAILED_PRECONDITION,
@@ -444,8 +444,8 @@ void sim_event(struct sim *s, const struct sim_obj *o, const char *type, const c
     /* Event names are the object's name and a hex time stamp, as the API server makes them. */
     snprintf(name, sizeof(name), "%.250s.%016llx", o->meta.name,
              (unsigned long long)(when * 1000000000LL + (int64_t)(s->event_seq % 1000000000ULL)));
-    e = sim_obj_new(s, SK_EVENT, o->meta.namespace_ != NULL ? o->meta.namespace_ : "default",
-                    name, when);
+    e = sim_obj_new(s, SK_EVENT, o->meta.namespace_ != NULL ? o->meta.namespace_ : "default", name,
+                    when);
     if (e == NULL)
         return; /* events are best effort, as in Kubernetes */
     e->u.ev.type = strdup(type);
@@ -593,8 +593,7 @@ void sim_pod_events(struct sim *s, const struct sim_obj *p, int64_t t)
         return;
     }
     sim_event(s, p, "Normal", "Scheduled", "default-scheduler", t,
-              "Successfully assigned %s/%s to %s", p->meta.namespace_, p->meta.name,
-              p->u.pod.node);
+              "Successfully assigned %s/%s to %s", p->meta.namespace_, p->meta.name, p->u.pod.node);
     for (size_t i = 0; i < tp->n_containers; i++) {
         const struct sim_container *c = &tp->containers[i];
         if (i == 0 && tp->behavior == SB_IMAGE_PULL) {

@@ -33,11 +33,11 @@ enum sim_kind {
 
 /* How a pod's containers behave over time (the seed picks it per workload). */
 enum sim_behavior {
-    SB_HEALTHY = 0,    /* ContainerCreating for a moment, then Running and ready */
-    SB_CRASHLOOP,      /* the first container exits with an error and backs off */
-    SB_IMAGE_PULL,     /* the first container's image cannot be pulled */
-    SB_UNSCHEDULABLE,  /* no node fits: Pending without a node */
-    SB_COMPLETED,      /* ran to completion (exit 0) */
+    SB_HEALTHY = 0,   /* ContainerCreating for a moment, then Running and ready */
+    SB_CRASHLOOP,     /* the first container exits with an error and backs off */
+    SB_IMAGE_PULL,    /* the first container's image cannot be pulled */
+    SB_UNSCHEDULABLE, /* no node fits: Pending without a node */
+    SB_COMPLETED,     /* ran to completion (exit 0) */
 };
 
 /* The pod is shown as creating for this long after it was created. */
@@ -95,9 +95,9 @@ struct sim_pod {
     struct sim_template t;
     const char *node; /* a name in sim->nodes (not owned); NULL when unscheduled */
     char ip[16];
-    uint32_t base_restarts;   /* restarts of the first container when it was created (seed) */
-    const char *last_reason;  /* why the previous instance ended: Error, OOMKilled (static) */
-    int64_t deleted;          /* deletionTimestamp while being returned; 0 otherwise */
+    uint32_t base_restarts;  /* restarts of the first container when it was created (seed) */
+    const char *last_reason; /* why the previous instance ended: Error, OOMKilled (static) */
+    int64_t deleted;         /* deletionTimestamp while being returned; 0 otherwise */
     uint64_t log_seed;
 };
 
@@ -255,9 +255,9 @@ extern const size_t sim_builtin_seed_len;
 
 /* The state of one container instance, as logs need it. */
 struct sim_instance {
-    int64_t start;        /* when it started (unix seconds) */
-    int64_t end;          /* when it ended, or now for a running one */
-    int crashed;          /* it ended with an error: the last lines say why */
+    int64_t start;          /* when it started (unix seconds) */
+    int64_t end;            /* when it ended, or now for a running one */
+    int crashed;            /* it ended with an error: the last lines say why */
     const char *end_reason; /* Error, OOMKilled, Completed */
 };
 
@@ -285,9 +285,9 @@ struct sim_pod_state {
     const char *phase;
     const char *status; /* kubectl's STATUS column */
     uint32_t ready;
-    uint32_t restarts; /* of the first container */
-    int running;       /* containers are up (logs exist) */
-    int64_t started;   /* current instance of the first container */
+    uint32_t restarts;            /* of the first container */
+    int running;                  /* containers are up (logs exist) */
+    int64_t started;              /* current instance of the first container */
     int64_t prev_start, prev_end; /* previous instance, when restarts > 0 */
     const char *waiting_reason;
 };

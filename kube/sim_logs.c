@@ -189,8 +189,9 @@ static void nginx_crash(const struct lctx *l, size_t i, int64_t t, char *b, size
                  "/etc/nginx/conf.d/default.conf:14",
                  ts);
     else
-        snprintf(b, n, "nginx: [emerg] host not found in upstream \"api:8080\" in "
-                       "/etc/nginx/conf.d/default.conf:14");
+        snprintf(b, n,
+                 "nginx: [emerg] host not found in upstream \"api:8080\" in "
+                 "/etc/nginx/conf.d/default.conf:14");
 }
 
 /* postgres */
@@ -207,8 +208,9 @@ static void pg_startup(const struct lctx *l, size_t i, int64_t t, char *b, size_
     char p[64];
     (void)l;
     if (i == 0) {
-        snprintf(b, n, "PostgreSQL Database directory appears to contain a database; Skipping "
-                       "initialization");
+        snprintf(b, n,
+                 "PostgreSQL Database directory appears to contain a database; Skipping "
+                 "initialization");
         return;
     }
     if (i == 1) {
@@ -269,8 +271,8 @@ static void pg_steady(const struct lctx *l, uint64_t r, int64_t t, char *b, size
         break;
     default:
         pg_prefix(p, sizeof(p), t, (unsigned)(r >> 10) % 9000 + 1000);
-        snprintf(b, n,
-                 "%sERROR:  duplicate key value violates unique constraint \"orders_pkey\"", p);
+        snprintf(b, n, "%sERROR:  duplicate key value violates unique constraint \"orders_pkey\"",
+                 p);
         break;
     }
 }
@@ -281,8 +283,10 @@ static void pg_crash(const struct lctx *l, size_t i, int64_t t, char *b, size_t 
     (void)l;
     pg_prefix(p, sizeof(p), t, 1);
     if (i == 0)
-        snprintf(b, n, "%sFATAL:  could not write lock file \"postmaster.pid\": No space left on "
-                       "device", p);
+        snprintf(b, n,
+                 "%sFATAL:  could not write lock file \"postmaster.pid\": No space left on "
+                 "device",
+                 p);
     else
         snprintf(b, n, "%sLOG:  database system is shut down", p);
 }
@@ -362,11 +366,12 @@ static void api_startup(const struct lctx *l, size_t i, int64_t t, char *b, size
                  ts, l->c->name, img != NULL ? img + 1 : "latest");
         break;
     case 1:
-        snprintf(b, n,
-                 "{\"level\":\"info\",\"ts\":\"%sZ\",\"caller\":\"internal/db/pool.go:58\","
-                 "\"msg\":\"connected to database\",\"host\":\"postgres.%s.svc.cluster.local:5432\","
-                 "\"pool_size\":20}",
-                 ts, l->pod->meta.namespace_);
+        snprintf(
+            b, n,
+            "{\"level\":\"info\",\"ts\":\"%sZ\",\"caller\":\"internal/db/pool.go:58\","
+            "\"msg\":\"connected to database\",\"host\":\"postgres.%s.svc.cluster.local:5432\","
+            "\"pool_size\":20}",
+            ts, l->pod->meta.namespace_);
         break;
     default:
         snprintf(b, n,
@@ -441,8 +446,9 @@ static void worker_startup(const struct lctx *l, size_t i, int64_t t, char *b, s
     char ts[40];
     worker_ts(ts, sizeof(ts), t);
     if (i == 0)
-        snprintf(b, n, "%s: INFO/MainProcess] Connected to redis://redis.%s.svc.cluster.local:6379/0",
-                 ts, l->pod->meta.namespace_);
+        snprintf(b, n,
+                 "%s: INFO/MainProcess] Connected to redis://redis.%s.svc.cluster.local:6379/0", ts,
+                 l->pod->meta.namespace_);
     else if (i == 1)
         snprintf(b, n, "%s: INFO/MainProcess] mingle: searching for neighbors", ts);
     else
@@ -461,8 +467,9 @@ static void worker_steady(const struct lctx *l, uint64_t r, int64_t t, char *b, 
                  PICK(r >> 8, tasks), (unsigned long long)(mix(r) >> 32),
                  (unsigned)(r >> 40) & 0xffff);
     else
-        snprintf(b, n, "%s: INFO/ForkPoolWorker-%u] Task %s[%08llx-%04x] succeeded in %u.%02us: "
-                       "None",
+        snprintf(b, n,
+                 "%s: INFO/ForkPoolWorker-%u] Task %s[%08llx-%04x] succeeded in %u.%02us: "
+                 "None",
                  ts, (unsigned)(r >> 4) % 4 + 1, PICK(r >> 8, tasks),
                  (unsigned long long)(mix(r - 1) >> 32), (unsigned)((r - 1) >> 40) & 0xffff,
                  (unsigned)(r >> 16) % 9, (unsigned)(r >> 24) % 100);
@@ -474,12 +481,14 @@ static void worker_crash(const struct lctx *l, size_t i, int64_t t, char *b, siz
     (void)l;
     worker_ts(ts, sizeof(ts), t);
     if (i == 0)
-        snprintf(b, n, "%s: ERROR/MainProcess] consumer: Cannot connect to redis://redis:6379/0: "
-                       "Error -2 connecting to redis:6379. Name or service not known.",
+        snprintf(b, n,
+                 "%s: ERROR/MainProcess] consumer: Cannot connect to redis://redis:6379/0: "
+                 "Error -2 connecting to redis:6379. Name or service not known.",
                  ts);
     else
-        snprintf(b, n, "%s: CRITICAL/MainProcess] Unrecoverable error: OperationalError('Error -2 "
-                       "connecting to redis:6379. Name or service not known.')",
+        snprintf(b, n,
+                 "%s: CRITICAL/MainProcess] Unrecoverable error: OperationalError('Error -2 "
+                 "connecting to redis:6379. Name or service not known.')",
                  ts);
 }
 
@@ -511,9 +520,8 @@ static void dns_steady(const struct lctx *l, uint64_t r, int64_t t, char *b, siz
     peer_ip(l, r >> 4, ip, sizeof(ip));
     snprintf(b, n, "[INFO] %s:%u - %u \"%s IN %s udp %u false 512\" NOERROR qr,aa,rd %u %u.%06us",
              ip, (unsigned)(r >> 12) % 30000 + 32768, (unsigned)(r >> 28) % 65536,
-             (r >> 44) % 3 == 0 ? "AAAA" : "A", PICK(r >> 20, names),
-             (unsigned)(r >> 36) % 30 + 40, (unsigned)(r >> 40) % 80 + 90, 0u,
-             (unsigned)(r >> 48) % 900 + 80);
+             (r >> 44) % 3 == 0 ? "AAAA" : "A", PICK(r >> 20, names), (unsigned)(r >> 36) % 30 + 40,
+             (unsigned)(r >> 40) % 80 + 90, 0u, (unsigned)(r >> 48) % 900 + 80);
 }
 
 static void dns_crash(const struct lctx *l, size_t i, int64_t t, char *b, size_t n)

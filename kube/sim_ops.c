@@ -78,8 +78,8 @@ static struct sim_obj *find_or(struct sim *s, enum sim_kind k, const char *ns, c
         return NULL;
     o = name != NULL ? sim_find(s, k, ns, name) : NULL;
     if (o == NULL)
-        *rv = bst_errf(err, BST_NOT_FOUND, "%s \"%s\" not found", resource,
-                       name != NULL ? name : "");
+        *rv =
+            bst_errf(err, BST_NOT_FOUND, "%s \"%s\" not found", resource, name != NULL ? name : "");
     return o;
 }
 
@@ -118,7 +118,8 @@ static enum bst_status sim_list_namespaces(struct kube_backend *b, const struct 
     RLOCK(s);
     r = NEW(ctx, Bastion__V1__ListNamespacesResult, bastion__v1__list_namespaces_result__init);
     v = collect(s, SK_NAMESPACE, NULL, sel, &n);
-    if (r == NULL || v == NULL || (r->namespaces = kube_alloc(ctx, (n ? n : 1) * sizeof(void *))) == NULL) {
+    if (r == NULL || v == NULL ||
+        (r->namespaces = kube_alloc(ctx, (n ? n : 1) * sizeof(void *))) == NULL) {
         rv = oom(err);
         goto out;
     }
@@ -157,7 +158,8 @@ static enum bst_status sim_list_pods(struct kube_backend *b, const struct kube_c
         goto out;
     r = NEW(ctx, Bastion__V1__ListPodsResult, bastion__v1__list_pods_result__init);
     v = collect(s, SK_POD, ns, sel, &n);
-    if (r == NULL || v == NULL || (r->pods = kube_alloc(ctx, (n ? n : 1) * sizeof(void *))) == NULL) {
+    if (r == NULL || v == NULL ||
+        (r->pods = kube_alloc(ctx, (n ? n : 1) * sizeof(void *))) == NULL) {
         rv = oom(err);
         goto out;
     }
@@ -255,7 +257,8 @@ static enum bst_status sim_get_pod_logs(struct kube_backend *b, const struct kub
             goto out;
         }
     } else if (p->u.pod.t.n_containers > 1) {
-        const char *def = sim_kvs_get(&p->meta.annotations, "kubectl.kubernetes.io/default-container");
+        const char *def =
+            sim_kvs_get(&p->meta.annotations, "kubectl.kubernetes.io/default-container");
         char names[512] = "";
         size_t used = 0;
         for (ci = 0; def != NULL && ci < p->u.pod.t.n_containers; ci++)
@@ -319,13 +322,11 @@ static enum bst_status sim_get_pod_logs(struct kube_backend *b, const struct kub
         rv = oom(err);
         goto out;
     }
-    rv = sim_logs_render(p, c, ci, &inst, a->has_tail_lines ? (int64_t)a->tail_lines : -1,
-                         a->has_since_seconds && a->since_seconds > 0
-                             ? now - (int64_t)a->since_seconds
-                             : 0,
-                         a->has_timestamps && a->timestamps,
-                         a->has_limit_bytes ? a->limit_bytes : 0, ctx, &r->logs, &r->lines,
-                         &truncated);
+    rv = sim_logs_render(
+        p, c, ci, &inst, a->has_tail_lines ? (int64_t)a->tail_lines : -1,
+        a->has_since_seconds && a->since_seconds > 0 ? now - (int64_t)a->since_seconds : 0,
+        a->has_timestamps && a->timestamps, a->has_limit_bytes ? a->limit_bytes : 0, ctx, &r->logs,
+        &r->lines, &truncated);
     if (rv != BST_OK) {
         rv = oom(err);
         goto out;
@@ -463,8 +464,7 @@ static enum bst_status sim_list_deployments(struct kube_backend *b, const struct
         goto out;
     }
     for (size_t i = 0; i < n; i++)
-        if ((r->deployments[r->n_deployments++] = sim_view_deployment(s, v[i], now, ctx)) ==
-            NULL) {
+        if ((r->deployments[r->n_deployments++] = sim_view_deployment(s, v[i], now, ctx)) == NULL) {
             rv = oom(err);
             goto out;
         }
@@ -544,7 +544,8 @@ static enum bst_status sim_restart_deployment(struct kube_backend *b, const stru
     }
     /* What `kubectl rollout restart` patches: a new template, so a new replica set. */
     {
-        const char *prev = sim_kvs_get(&d->u.dep.t.annotations, "kubectl.kubernetes.io/restartedAt");
+        const char *prev =
+            sim_kvs_get(&d->u.dep.t.annotations, "kubectl.kubernetes.io/restartedAt");
         if (prev == NULL || strcmp(prev, when) != 0) {
             if (sim_kvs_set(&d->u.dep.t.annotations, "kubectl.kubernetes.io/restartedAt", when) !=
                 0) {
@@ -571,8 +572,7 @@ out:
 
 static enum bst_status sim_list_services(struct kube_backend *b, const struct kube_ctx *ctx,
                                          const Bastion__V1__ListServicesArgs *a,
-                                         Bastion__V1__ListServicesResult **out,
-                                         struct bst_err *err)
+                                         Bastion__V1__ListServicesResult **out, struct bst_err *err)
 {
     struct sim *s = SIM(b);
     struct kube_selector *sel = NULL;
@@ -750,8 +750,7 @@ static enum bst_status check_secret_type(const char *name, const char *type,
 
 static enum bst_status sim_create_secret(struct kube_backend *b, const struct kube_ctx *ctx,
                                          const Bastion__V1__CreateSecretArgs *a,
-                                         Bastion__V1__CreateSecretResult **out,
-                                         struct bst_err *err)
+                                         Bastion__V1__CreateSecretResult **out, struct bst_err *err)
 {
     struct sim *s = SIM(b);
     Bastion__V1__CreateSecretResult *r;
@@ -790,8 +789,7 @@ static enum bst_status sim_create_secret(struct kube_backend *b, const struct ku
     for (size_t i = 0; i < a->n_labels; i++)
         if (a->labels[i]->key == NULL || !kube_label_key_ok(a->labels[i]->key) ||
             !kube_label_value_ok(a->labels[i]->value != NULL ? a->labels[i]->value : "")) {
-            rv = bst_errf(err, BST_INVALID_ARGUMENT,
-                          "labels[%zu]: invalid label key or value", i);
+            rv = bst_errf(err, BST_INVALID_ARGUMENT, "labels[%zu]: invalid label key or value", i);
             goto out;
         } else if (sim_kvs_set(&o->meta.labels, a->labels[i]->key,
                                a->labels[i]->value != NULL ? a->labels[i]->value : "") != 0) {
@@ -822,8 +820,7 @@ out:
 
 static enum bst_status sim_delete_secret(struct kube_backend *b, const struct kube_ctx *ctx,
                                          const Bastion__V1__DeleteSecretArgs *a,
-                                         Bastion__V1__DeleteSecretResult **out,
-                                         struct bst_err *err)
+                                         Bastion__V1__DeleteSecretResult **out, struct bst_err *err)
 {
     struct sim *s = SIM(b);
     Bastion__V1__DeleteSecretResult *r;
@@ -867,11 +864,11 @@ static enum bst_status template_from_json(struct sim_template *t, const json_t *
     const json_t *sa = json_object_get(spec, "serviceAccountName");
 
     memset(t, 0, sizeof(*t));
-    if (meta != NULL && ((json_object_get(meta, "labels") != NULL &&
-                          kvs_from_json(&t->labels, json_object_get(meta, "labels")) != BST_OK) ||
-                         (json_object_get(meta, "annotations") != NULL &&
-                          kvs_from_json(&t->annotations, json_object_get(meta, "annotations")) !=
-                              BST_OK)))
+    if (meta != NULL &&
+        ((json_object_get(meta, "labels") != NULL &&
+          kvs_from_json(&t->labels, json_object_get(meta, "labels")) != BST_OK) ||
+         (json_object_get(meta, "annotations") != NULL &&
+          kvs_from_json(&t->annotations, json_object_get(meta, "annotations")) != BST_OK)))
         return BST_RESOURCE_EXHAUSTED;
     t->service_account = strdup(sa != NULL ? json_string_value(sa) : "default");
     t->spec = json_deep_copy(spec);
@@ -1017,17 +1014,17 @@ static enum bst_status sim_create_resource(struct kube_backend *b, const struct 
             goto out;
         break;
     case KUBE_KIND_DEPLOYMENT: {
-        const json_t *tmpl = json_object_get(spec, "template"), *rep = json_object_get(spec, "replicas"),
+        const json_t *tmpl = json_object_get(spec, "template"),
+                     *rep = json_object_get(spec, "replicas"),
                      *rhl = json_object_get(spec, "revisionHistoryLimit"),
                      *strat = json_object_get(json_object_get(spec, "strategy"), "type");
         if ((o = sim_obj_new(s, SK_DEPLOYMENT, ns, name, now)) == NULL ||
             template_from_json(&o->u.dep.t, json_object_get(tmpl, "metadata"),
                                json_object_get(tmpl, "spec")) != BST_OK ||
-            kvs_from_json(&o->u.dep.selector,
-                          json_object_get(json_object_get(spec, "selector"), "matchLabels")) !=
-                BST_OK ||
-            (o->u.dep.strategy = strdup(strat != NULL ? json_string_value(strat)
-                                                      : "RollingUpdate")) == NULL ||
+            kvs_from_json(&o->u.dep.selector, json_object_get(json_object_get(spec, "selector"),
+                                                              "matchLabels")) != BST_OK ||
+            (o->u.dep.strategy =
+                 strdup(strat != NULL ? json_string_value(strat) : "RollingUpdate")) == NULL ||
             sim_kvs_set(&o->meta.annotations, "deployment.kubernetes.io/revision", "1") != 0)
             goto oom;
         o->u.dep.replicas = rep != NULL ? (int32_t)json_integer_value(rep) : 1;
@@ -1121,7 +1118,8 @@ static enum bst_status sim_list_objects(struct kube_backend *b, const struct kub
             k++;
         }
     qsort(refs, total, sizeof(*refs), by_uri);
-    while (after != NULL && after[0] != '\0' && first < total && strcmp(refs[first].uri, after) <= 0)
+    while (after != NULL && after[0] != '\0' && first < total &&
+           strcmp(refs[first].uri, after) <= 0)
         first++;
     if ((*out = kube_alloc(ctx, (limit ? limit : 1) * sizeof(**out))) == NULL) {
         rv = oom(err);

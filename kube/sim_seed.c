@@ -20,8 +20,8 @@ struct seed {
 #define SEED_MAX_BYTES (1024 * 1024)
 #define DAY (24 * 3600)
 
-static enum bst_status fail_at(struct seed *sd, const struct bst_yaml_node *n, const char *fmt,
-                               ...) __attribute__((format(printf, 3, 4)));
+static enum bst_status fail_at(struct seed *sd, const struct bst_yaml_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static enum bst_status fail_at(struct seed *sd, const struct bst_yaml_node *n, const char *fmt, ...)
 {
@@ -146,8 +146,8 @@ static enum bst_status map_at(struct seed *sd, const struct bst_yaml_node *map, 
         if (labels ? !kube_label_key_ok(k) : !kube_config_key_ok(k))
             return fail_at(sd, n->keys[i], "%s: '%s' is not a valid key", key, k);
         if (labels && !kube_label_value_ok(v))
-            return fail_at(sd, n->items[i], "%s: the value of '%s' is not a valid label value",
-                           key, k);
+            return fail_at(sd, n->items[i], "%s: the value of '%s' is not a valid label value", key,
+                           k);
         if (sim_kvs_set(out, k, v) != 0)
             return oom(sd);
     }
@@ -181,7 +181,7 @@ static enum bst_status name_at(struct seed *sd, const struct bst_yaml_node *map,
 static const char *const container_keys[] = {"name", "image", "logs", "ports", NULL};
 static const char *const port_keys[] = {"name", "port", "protocol", NULL};
 
-static const char *const behaviors[] = {"healthy", "crashloop", "image-pull-error",
+static const char *const behaviors[] = {"healthy",       "crashloop", "image-pull-error",
                                         "unschedulable", "completed", NULL};
 
 static enum bst_status parse_container(struct seed *sd, const struct bst_yaml_node *n,
@@ -254,11 +254,11 @@ static enum bst_status parse_template(struct seed *sd, const struct bst_yaml_nod
     if (containers == NULL || containers->n == 0)
         return fail_at(sd, n, "at least one container is required");
     t->service_account = strdup(sa != NULL ? sa : "default");
-    t->spec = json_pack("{s:[], s:s, s:i, s:s, s:s, s:s, s:{}, s:s, s:b}", "containers",
-                        "restartPolicy", "Always", "terminationGracePeriodSeconds", 30,
-                        "dnsPolicy", "ClusterFirst", "serviceAccountName", t->service_account,
-                        "serviceAccount", t->service_account, "securityContext", "schedulerName",
-                        "default-scheduler", "enableServiceLinks", 1);
+    t->spec =
+        json_pack("{s:[], s:s, s:i, s:s, s:s, s:s, s:{}, s:s, s:b}", "containers", "restartPolicy",
+                  "Always", "terminationGracePeriodSeconds", 30, "dnsPolicy", "ClusterFirst",
+                  "serviceAccountName", t->service_account, "serviceAccount", t->service_account,
+                  "securityContext", "schedulerName", "default-scheduler", "enableServiceLinks", 1);
     if (t->service_account == NULL || t->spec == NULL ||
         (t->containers = calloc(containers->n, sizeof(*t->containers))) == NULL)
         return oom(sd);
@@ -306,7 +306,8 @@ static enum bst_status apply_restarts(struct seed *sd, const struct bst_yaml_nod
         (rv = str_at(sd, n, "last_reason", 0, &reason)) != BST_OK)
         return rv;
     if (reason != NULL && strcmp(reason, "Error") != 0 && strcmp(reason, "OOMKilled") != 0)
-        return fail_at(sd, bst_yaml_get(n, "last_reason"), "last_reason must be Error or OOMKilled");
+        return fail_at(sd, bst_yaml_get(n, "last_reason"),
+                       "last_reason must be Error or OOMKilled");
     if (restarts == NULL)
         return BST_OK;
     if ((mine = calloc(pods->n ? pods->n : 1, sizeof(*mine))) == NULL)
@@ -333,9 +334,9 @@ static enum bst_status apply_restarts(struct seed *sd, const struct bst_yaml_nod
     return rv;
 }
 
-static const char *const deploy_keys[] = {"name", "age", "replicas", "labels", "selector",
-                                          "containers", "state", "restarts", "last_reason",
-                                          "service_account", NULL};
+static const char *const deploy_keys[] = {
+    "name",  "age",      "replicas",    "labels",          "selector", "containers",
+    "state", "restarts", "last_reason", "service_account", NULL};
 
 static enum bst_status parse_deployment(struct seed *sd, const char *ns,
                                         const struct bst_yaml_node *n, int64_t ns_age)
@@ -391,8 +392,9 @@ fail:
     return rv;
 }
 
-static const char *const pod_keys[] = {"name", "age", "labels", "containers", "state", "restarts",
-                                       "last_reason", "service_account", "node", NULL};
+static const char *const pod_keys[] = {"name",  "age",      "labels",      "containers",
+                                       "state", "restarts", "last_reason", "service_account",
+                                       "node",  NULL};
 
 static enum bst_status parse_pod(struct seed *sd, const char *ns, const struct bst_yaml_node *n,
                                  int64_t ns_age)
@@ -450,13 +452,13 @@ out:
     return rv;
 }
 
-static const char *const svc_keys[] = {"name", "age", "type", "cluster_ip", "external_ip",
+static const char *const svc_keys[] = {"name",   "age",      "type",  "cluster_ip", "external_ip",
                                        "labels", "selector", "ports", NULL};
-static const char *const svc_port_keys[] = {"name", "port", "target_port", "protocol",
-                                            "node_port", NULL};
+static const char *const svc_port_keys[] = {"name",     "port",      "target_port",
+                                            "protocol", "node_port", NULL};
 
-static enum bst_status parse_service(struct seed *sd, const char *ns,
-                                     const struct bst_yaml_node *n, int64_t ns_age)
+static enum bst_status parse_service(struct seed *sd, const char *ns, const struct bst_yaml_node *n,
+                                     int64_t ns_age)
 {
     struct sim *s = sd->s;
     const char *name, *type, *ip, *ext;
@@ -475,8 +477,9 @@ static enum bst_status parse_service(struct seed *sd, const char *ns,
         return rv;
     if (type != NULL && strcmp(type, "ClusterIP") != 0 && strcmp(type, "NodePort") != 0 &&
         strcmp(type, "LoadBalancer") != 0)
-        return fail_at(sd, bst_yaml_get(n, "type"), "type must be ClusterIP, NodePort or "
-                                                    "LoadBalancer");
+        return fail_at(sd, bst_yaml_get(n, "type"),
+                       "type must be ClusterIP, NodePort or "
+                       "LoadBalancer");
     if ((o = sim_obj_new(s, SK_SERVICE, ns, name, s->t0 - age)) == NULL)
         return oom(sd);
     if ((rv = map_at(sd, n, "labels", 1, &o->meta.labels)) != BST_OK ||

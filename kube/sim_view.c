@@ -202,8 +202,8 @@ Bastion__V1__Pod *sim_view_pod(const struct sim *s, const struct sim_obj *p, int
     m->start_time_unix = p->meta.created;
     m->labels = labels_view(&p->meta.labels, &m->n_labels, ctx, &fail);
     m->annotations = labels_view(&p->meta.annotations, &m->n_annotations, ctx, &fail);
-    m->containers = kube_alloc(ctx, (pod->t.n_containers ? pod->t.n_containers : 1) *
-                                        sizeof(*m->containers));
+    m->containers =
+        kube_alloc(ctx, (pod->t.n_containers ? pod->t.n_containers : 1) * sizeof(*m->containers));
     if (m->containers == NULL)
         return NULL;
     total_restarts = 0;
@@ -308,8 +308,8 @@ Bastion__V1__Deployment *sim_view_deployment(const struct sim *s, const struct s
     m->available_replicas = ready;
     if (kube_selector_format(dep->selector.v, dep->selector.n, sel, sizeof(sel)) == 0)
         SET_STR(m->selector, sel);
-    m->containers = kube_alloc(ctx, (dep->t.n_containers ? dep->t.n_containers : 1) *
-                                        sizeof(*m->containers));
+    m->containers =
+        kube_alloc(ctx, (dep->t.n_containers ? dep->t.n_containers : 1) * sizeof(*m->containers));
     if (m->containers == NULL)
         return NULL;
     for (size_t i = 0; i < dep->t.n_containers; i++) {
@@ -487,11 +487,11 @@ static json_t *meta_json(const struct sim_obj *o)
     if (o->meta.annotations.n > 0)
         json_object_set_new(m, "annotations", kvs_json(&o->meta.annotations));
     if (o->meta.owner.kind != SK_COUNT)
-        json_object_set_new(
-            m, "ownerReferences",
-            json_pack("[{s:s, s:s, s:s, s:s, s:b, s:b}]", "apiVersion", "apps/v1", "kind",
-                      owner_kind(o->meta.owner.kind), "name", o->meta.owner.name, "uid",
-                      o->meta.owner.uid, "controller", 1, "blockOwnerDeletion", 1));
+        json_object_set_new(m, "ownerReferences",
+                            json_pack("[{s:s, s:s, s:s, s:s, s:b, s:b}]", "apiVersion", "apps/v1",
+                                      "kind", owner_kind(o->meta.owner.kind), "name",
+                                      o->meta.owner.name, "uid", o->meta.owner.uid, "controller", 1,
+                                      "blockOwnerDeletion", 1));
     return m;
 }
 
@@ -506,6 +506,31 @@ static void container_id(const struct sim_obj *p, size_t i, uint32_t restarts, c
         h ^= h >> 33;
         o += snprintf(out + o, (size_t)(80 - o), "%016llx", (unsigned long long)h);
     }
+}
+
+/* The image ID the runtime reports: the fully qualified repository (docker.io/library/ for
+ * short names) without the tag, and a digest. */
+static void image_ref(const char *image, const char *digest, char *out, size_t len)
+{
+    const char *slash = strchr(image, '/'), *colon;
+    char repo[200];
+    size_t n;
+
+    colon = strrchr(image, ':');
+    if (colon != NULL && slash != NULL && colon < strrchr(image, '/'))
+        colon = NULL; /* a registry port, not a tag */
+    n = colon != NULL ? (size_t)(colon - image) : strlen(image);
+    if (n >= sizeof(repo))
+        n = sizeof(repo) - 1;
+    memcpy(repo, image, n);
+    repo[n] = '\0';
+    if (slash == NULL)
+        snprintf(out, len, "docker.io/library/%s@sha256:%.64s", repo, digest);
+    else if (memchr(image, '.', (size_t)(slash - image)) == NULL &&
+             memchr(image, ':', (size_t)(slash - image)) == NULL)
+        snprintf(out, len, "docker.io/%s@sha256:%.64s", repo, digest);
+    else
+        snprintf(out, len, "%s@sha256:%.64s", repo, digest);
 }
 
 static json_t *pod_status_json(const struct sim *s, const struct sim_obj *p, int64_t now)
@@ -538,10 +563,10 @@ static json_t *pod_status_json(const struct sim *s, const struct sim_obj *p, int
         json_object_set_new(status, "qosClass", json_string("Burstable"));
         return status;
     }
-    json_array_append_new(conds, json_pack("{s:s, s:s, s:n, s:o}", "type",
-                                           "PodReadyToStartContainers", "status", "True",
-                                           "lastProbeTime", "lastTransitionTime",
-                                           time_json(p->meta.created + 1)));
+    json_array_append_new(conds,
+                          json_pack("{s:s, s:s, s:n, s:o}", "type", "PodReadyToStartContainers",
+                                    "status", "True", "lastProbeTime", "lastTransitionTime",
+                                    time_json(p->meta.created + 1)));
     json_array_append_new(conds, json_pack("{s:s, s:s, s:n, s:o}", "type", "Initialized", "status",
                                            "True", "lastProbeTime", "lastTransitionTime",
                                            time_json(p->meta.created)));
@@ -551,9 +576,9 @@ static json_t *pod_status_json(const struct sim *s, const struct sim_obj *p, int
     json_array_append_new(conds, json_pack("{s:s, s:s, s:n, s:o}", "type", "ContainersReady",
                                            "status", ready ? "True" : "False", "lastProbeTime",
                                            "lastTransitionTime", time_json(st.started)));
-    json_array_append_new(conds, json_pack("{s:s, s:s, s:n, s:o}", "type", "PodScheduled",
-                                           "status", "True", "lastProbeTime",
-                                           "lastTransitionTime", time_json(p->meta.created)));
+    json_array_append_new(conds, json_pack("{s:s, s:s, s:n, s:o}", "type", "PodScheduled", "status",
+                                           "True", "lastProbeTime", "lastTransitionTime",
+                                           time_json(p->meta.created)));
     if (host_ip[0] != '\0') {
         json_object_set_new(status, "hostIP", json_string(host_ip));
         json_object_set_new(status, "hostIPs", json_pack("[{s:s}]", "ip", host_ip));
@@ -568,15 +593,14 @@ static json_t *pod_status_json(const struct sim *s, const struct sim_obj *p, int
     for (size_t i = 0; statuses != NULL && i < pod->t.n_containers; i++) {
         const struct sim_container *c = &pod->t.containers[i];
         uint32_t restarts = i == 0 ? st.restarts : 0;
-        int waiting = (i == 0 && st.waiting_reason != NULL) ||
-                      strcmp(st.status, "ContainerCreating") == 0;
+        int waiting =
+            (i == 0 && st.waiting_reason != NULL) || strcmp(st.status, "ContainerCreating") == 0;
         int terminated = i == 0 && pod->t.behavior == SB_COMPLETED;
         char cid[80], image_id[240];
         json_t *cs, *state;
 
         container_id(p, i, restarts, cid);
-        snprintf(image_id, sizeof(image_id), "docker.io/library/%.100s@sha256:%.64s", c->image,
-                 cid + 13);
+        image_ref(c->image, cid + 13, image_id, sizeof(image_id));
         if (waiting)
             state = json_pack("{s:{s:s}}", "waiting", "reason",
                               i == 0 && st.waiting_reason != NULL ? st.waiting_reason
@@ -600,12 +624,12 @@ static json_t *pod_status_json(const struct sim *s, const struct sim_obj *p, int
             json_object_set_new(cs, "imageID", json_string(""));
         }
         if (restarts > 0)
-            json_object_set_new(
-                cs, "lastState",
-                json_pack("{s:{s:i, s:s, s:o, s:o}}", "terminated", "exitCode",
-                          strcmp(pod->last_reason, "OOMKilled") == 0 ? 137 : 1, "reason",
-                          pod->last_reason, "startedAt", time_json(st.prev_start), "finishedAt",
-                          time_json(st.prev_end)));
+            json_object_set_new(cs, "lastState",
+                                json_pack("{s:{s:i, s:s, s:o, s:o}}", "terminated", "exitCode",
+                                          strcmp(pod->last_reason, "OOMKilled") == 0 ? 137 : 1,
+                                          "reason", pod->last_reason, "startedAt",
+                                          time_json(st.prev_start), "finishedAt",
+                                          time_json(st.prev_end)));
         else
             json_object_set_new(cs, "lastState", json_object());
         json_array_append_new(statuses, cs);
@@ -646,10 +670,10 @@ static json_t *deploy_spec_json(const struct sim_obj *d)
 {
     const struct sim_deploy *dep = &d->u.dep;
     return json_pack("{s:i, s:{s:o}, s:o, s:{s:s, s:{s:s, s:s}}, s:i, s:i}", "replicas",
-                     dep->replicas, "selector", "matchLabels", kvs_json(&dep->selector),
-                     "template", template_json(&dep->t), "strategy", "type", dep->strategy,
-                     "rollingUpdate", "maxSurge", "25%", "maxUnavailable", "25%",
-                     "revisionHistoryLimit", dep->history_limit, "progressDeadlineSeconds", 600);
+                     dep->replicas, "selector", "matchLabels", kvs_json(&dep->selector), "template",
+                     template_json(&dep->t), "strategy", "type", dep->strategy, "rollingUpdate",
+                     "maxSurge", "25%", "maxUnavailable", "25%", "revisionHistoryLimit",
+                     dep->history_limit, "progressDeadlineSeconds", 600);
 }
 
 static json_t *deploy_status_json(const struct sim *s, const struct sim_obj *d, int64_t now)
@@ -670,8 +694,8 @@ static json_t *deploy_status_json(const struct sim *s, const struct sim_obj *d, 
     return json_pack("{s:I, s:i, s:i, s:i, s:i, s:[{s:s, s:s, s:s, s:s, s:s, s:s}, "
                      "{s:s, s:s, s:s, s:s, s:s, s:s}]}",
                      "observedGeneration", (json_int_t)dep->observed_generation, "replicas", total,
-                     "updatedReplicas", updated, "readyReplicas", ready, "availableReplicas",
-                     ready, "conditions", "type", "Available", "status", ok ? "True" : "False",
+                     "updatedReplicas", updated, "readyReplicas", ready, "availableReplicas", ready,
+                     "conditions", "type", "Available", "status", ok ? "True" : "False",
                      "lastUpdateTime", since, "lastTransitionTime", since, "reason",
                      ok ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable", "message",
                      ok ? "Deployment has minimum availability."
@@ -690,12 +714,11 @@ json_t *sim_json(const struct sim *s, const struct sim_obj *o, int64_t now)
         return NULL;
     switch (o->kind) {
     case SK_POD:
-        return json_pack("{s:s, s:s, s:o, s:o, s:o}", "apiVersion", "v1", "kind", "Pod",
-                         "metadata", meta, "spec", pod_spec_json(o), "status",
-                         pod_status_json(s, o, now));
+        return json_pack("{s:s, s:s, s:o, s:o, s:o}", "apiVersion", "v1", "kind", "Pod", "metadata",
+                         meta, "spec", pod_spec_json(o), "status", pod_status_json(s, o, now));
     case SK_DEPLOYMENT:
-        return json_pack("{s:s, s:s, s:o, s:o, s:o}", "apiVersion", "apps/v1", "kind",
-                         "Deployment", "metadata", meta, "spec", deploy_spec_json(o), "status",
+        return json_pack("{s:s, s:s, s:o, s:o, s:o}", "apiVersion", "apps/v1", "kind", "Deployment",
+                         "metadata", meta, "spec", deploy_spec_json(o), "status",
                          deploy_status_json(s, o, now));
     case SK_REPLICASET: {
         json_t *sel = kvs_json(&o->u.rs.t.labels);
@@ -704,9 +727,8 @@ json_t *sim_json(const struct sim *s, const struct sim_obj *o, int64_t now)
                          "apiVersion", "apps/v1", "kind", "ReplicaSet", "metadata", meta, "spec",
                          "replicas", o->u.rs.replicas, "selector", "matchLabels", sel, "template",
                          template_json(&o->u.rs.t), "status", "replicas", total,
-                         "fullyLabeledReplicas", total, "readyReplicas", ready,
-                         "availableReplicas", ready, "observedGeneration",
-                         (json_int_t)o->meta.generation);
+                         "fullyLabeledReplicas", total, "readyReplicas", ready, "availableReplicas",
+                         ready, "observedGeneration", (json_int_t)o->meta.generation);
     }
     case SK_SERVICE: {
         const struct sim_service *svc = &o->u.svc;
@@ -736,10 +758,9 @@ json_t *sim_json(const struct sim *s, const struct sim_obj *o, int64_t now)
             json_object_set_new(spec, "selector", kvs_json(&svc->selector));
         return json_pack("{s:s, s:s, s:o, s:o, s:{s:o}}", "apiVersion", "v1", "kind", "Service",
                          "metadata", meta, "spec", spec, "status", "loadBalancer",
-                         svc->external_ip != NULL
-                             ? json_pack("{s:[{s:s, s:s}]}", "ingress", "ip", svc->external_ip,
-                                         "ipMode", "VIP")
-                             : json_object());
+                         svc->external_ip != NULL ? json_pack("{s:[{s:s, s:s}]}", "ingress", "ip",
+                                                              svc->external_ip, "ipMode", "VIP")
+                                                  : json_object());
     }
     case SK_CONFIGMAP:
         return json_pack("{s:s, s:s, s:o, s:o}", "apiVersion", "v1", "kind", "ConfigMap",

@@ -95,6 +95,9 @@ struct call {
     X509 *peer_cert; /* verified client certificate (a reference), or NULL */
     struct bst_principal principal;
 
+    /* Whether authentication ran and how it ended (audit's authentication events). */
+    enum { CALL_AUTHN_NOT_RUN = 0, CALL_AUTHN_OK, CALL_AUTHN_FAILED } authn_outcome;
+
     /* Bound by method->bind: what authz checks and audit records. */
     const struct tool *tool;
     const char *namespace_; /* arena string or NULL (cluster scope) */

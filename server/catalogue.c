@@ -33,7 +33,7 @@ int catalogue_dns_label_ok(const char *s)
 
 #define ADAPTER(tool, Args, Result)                                                                \
     static enum bst_status invoke_##tool(struct kube_backend *b, const struct kube_ctx *ctx,       \
-                                         const ProtobufCMessage *args, ProtobufCMessage **result, \
+                                         const ProtobufCMessage *args, ProtobufCMessage **result,  \
                                          struct bst_err *err)                                      \
     {                                                                                              \
         Bastion__V1__##Result *r = NULL;                                                           \
@@ -74,8 +74,8 @@ static enum bst_status invoke_create_resource(struct kube_backend *b, const stru
                              &kind, &obj, err);
     if (rv != BST_OK)
         return rv;
-    rv = b->ops->create_resource(b, ctx, a->namespace_, kind, obj, a->has_dry_run && a->dry_run,
-                                 &r, err);
+    rv = b->ops->create_resource(b, ctx, a->namespace_, kind, obj, a->has_dry_run && a->dry_run, &r,
+                                 err);
     json_decref(obj);
     *result = r != NULL ? &r->base : NULL;
     return rv;
@@ -90,9 +90,9 @@ static enum bst_status check_manifest(struct call *c, const ProtobufCMessage *ar
 
     if (kube_manifest_parse(a->manifest, strlen(a->manifest), a->namespace_, &manifest_limits,
                             &kind, &obj, &err) != BST_OK) {
-        call_fail(c, err.code == BST_RESOURCE_EXHAUSTED ? BST_RESOURCE_EXHAUSTED
-                                                        : BST_INVALID_ARGUMENT,
-                  "create_resource.manifest: %s", err.msg);
+        call_fail(
+            c, err.code == BST_RESOURCE_EXHAUSTED ? BST_RESOURCE_EXHAUSTED : BST_INVALID_ARGUMENT,
+            "create_resource.manifest: %s", err.msg);
         return c->status;
     }
     json_decref(obj);
@@ -143,8 +143,8 @@ const struct tool catalogue_tools[] = {
     {"scale_deployment", "Scale a deployment",
      "Set the number of replicas of a deployment; its controller creates or removes pods at "
      "once, and the result shows the previous and the new replica count.",
-     "k8s:deployments:scale", "namespace", NULL, TOOL_IDEMPOTENT, NULL,
-     invoke_scale_deployment, kube_render_scale_deployment},
+     "k8s:deployments:scale", "namespace", NULL, TOOL_IDEMPOTENT, NULL, invoke_scale_deployment,
+     kube_render_scale_deployment},
     {"restart_deployment", "Restart a deployment",
      "Roll every pod of a deployment, like `kubectl rollout restart`: sets the restartedAt "
      "annotation of its pod template, so a new replica set replaces all pods.",
@@ -172,7 +172,9 @@ const struct tool catalogue_tools[] = {
      "kubernetes.io/basic-auth and kubernetes.io/ssh-auth.",
      "k8s:secrets:manage", "namespace", NULL, 0, NULL, invoke_create_secret,
      kube_render_create_secret},
-    {"delete_secret", "Delete a secret", "Delete one secret of a namespace.",
+    {"delete_secret", "Delete a secret",
+     "Delete one secret of a namespace; pods that mount or reference it cannot start until it "
+     "exists again.",
      "k8s:secrets:manage", "namespace", NULL, TOOL_DESTRUCTIVE | TOOL_IDEMPOTENT, NULL,
      invoke_delete_secret, kube_render_delete_secret},
     {"create_resource", "Create a resource",
@@ -205,18 +207,19 @@ const size_t catalogue_n_tools = sizeof(catalogue_tools) / sizeof(catalogue_tool
 #define SELECTOR                                                                                   \
     {                                                                                              \
         .max_len = KUBE_SELECTOR_MAX_BYTES, .valid = kube_selector_ok,                             \
-        .syntax = "a label selector such as app=web,tier!=db or env in (a,b) or !canary",         \
+        .syntax = "a label selector such as app=web,tier!=db or env in (a,b) or !canary",          \
         .description = "Only objects whose labels match this Kubernetes label selector, e.g. "     \
-                       "\"app=web,tier!=db\", \"env in (staging,production)\" or \"!canary\"."    \
+                       "\"app=web,tier!=db\", \"env in (staging,production)\" or \"!canary\"."     \
     }
 #define ALL_NS                                                                                     \
     {                                                                                              \
-        .description = "Set to true to list every namespace instead of one; then leave "          \
+        .description = "Set to true to list every namespace instead of one; then leave "           \
                        "namespace out.",                                                           \
         .default_json = "false"                                                                    \
     }
-#define LIST_NS NAMESPACE(0, "The namespace to list, e.g. \"default\"; required unless "          \
-                             "all_namespaces is true.")
+#define LIST_NS                                                                                    \
+    NAMESPACE(0, "The namespace to list, e.g. \"default\"; required unless "                       \
+                 "all_namespaces is true.")
 
 static int event_type_ok(const char *s)
 {
@@ -236,9 +239,12 @@ static int kind_word_ok(const char *s)
 
 static int secret_type_ok(const char *s)
 {
-    static const char *const types[] = {"Opaque", "kubernetes.io/tls",
+    static const char *const types[] = {"Opaque",
+                                        "kubernetes.io/tls",
                                         "kubernetes.io/dockerconfigjson",
-                                        "kubernetes.io/basic-auth", "kubernetes.io/ssh-auth", NULL};
+                                        "kubernetes.io/basic-auth",
+                                        "kubernetes.io/ssh-auth",
+                                        NULL};
     for (size_t i = 0; types[i] != NULL; i++)
         if (strcmp(s, types[i]) == 0)
             return 1;
@@ -264,30 +270,36 @@ static struct tool_field fields[] = {
     /* get_pod_logs */
     {"GetPodLogsArgs", "namespace", NAMESPACE(1, "The namespace of the pod.")},
     {"GetPodLogsArgs", "name", NAME("The pod's name.")},
-    {"GetPodLogsArgs", "container",
+    {"GetPodLogsArgs",
+     "container",
      {.max_len = 63,
       .pattern = DNS_LABEL,
       .valid = kube_dns1123_label_ok,
       .syntax = LABEL_SYNTAX,
       .description = "The container to read; required when the pod has several containers "
                      "(get_pod lists them)."}},
-    {"GetPodLogsArgs", "tail_lines",
+    {"GetPodLogsArgs",
+     "tail_lines",
      {.has_bounds = 1,
       .min = 0,
       .max = 100000,
       .description = "Only the last N lines. Leave out for every line the node still keeps."}},
-    {"GetPodLogsArgs", "since_seconds",
+    {"GetPodLogsArgs",
+     "since_seconds",
      {.has_bounds = 1,
       .min = 1,
       .max = 366 * 24 * 3600,
       .description = "Only lines written in the last N seconds."}},
-    {"GetPodLogsArgs", "previous",
+    {"GetPodLogsArgs",
+     "previous",
      {.description = "Read the previous, terminated instance of the container (after a crash "
                      "or restart) instead of the current one.",
       .default_json = "false"}},
-    {"GetPodLogsArgs", "timestamps",
+    {"GetPodLogsArgs",
+     "timestamps",
      {.description = "Prefix every line with its RFC 3339 time stamp.", .default_json = "false"}},
-    {"GetPodLogsArgs", "limit_bytes",
+    {"GetPodLogsArgs",
+     "limit_bytes",
      {.has_bounds = 1,
       .min = 1,
       .max = 1048576,
@@ -303,7 +315,8 @@ static struct tool_field fields[] = {
     {"ListDeploymentsArgs", "all_namespaces", ALL_NS},
     {"ScaleDeploymentArgs", "namespace", NAMESPACE(1, "The namespace of the deployment.")},
     {"ScaleDeploymentArgs", "name", NAME("The deployment's name, e.g. \"web\".")},
-    {"ScaleDeploymentArgs", "replicas",
+    {"ScaleDeploymentArgs",
+     "replicas",
      {.required = 1,
       .has_bounds = 1,
       .min = 0,
@@ -318,26 +331,30 @@ static struct tool_field fields[] = {
     /* events */
     {"ListEventsArgs", "namespace", LIST_NS},
     {"ListEventsArgs", "all_namespaces", ALL_NS},
-    {"ListEventsArgs", "object_kind",
+    {"ListEventsArgs",
+     "object_kind",
      {.max_len = 63,
       .pattern = "^[A-Za-z]+$",
       .valid = kind_word_ok,
       .syntax = "a kind such as Pod or Deployment",
       .description = "Only events about objects of this kind: Pod, Deployment, ReplicaSet, "
                      "Service, ..."}},
-    {"ListEventsArgs", "object_name",
+    {"ListEventsArgs",
+     "object_name",
      {.max_len = 253,
       .pattern = DNS_SUBDOMAIN,
       .valid = kube_dns1123_subdomain_ok,
       .syntax = SUBDOMAIN_SYNTAX,
       .description = "Only events about the object with this name."}},
-    {"ListEventsArgs", "type",
+    {"ListEventsArgs",
+     "type",
      {.max_len = 7,
       .pattern = "^(Normal|Warning)$",
       .valid = event_type_ok,
       .syntax = "Normal or Warning",
       .description = "Only events of this type: Normal or Warning."}},
-    {"ListEventsArgs", "limit",
+    {"ListEventsArgs",
+     "limit",
      {.has_bounds = 1,
       .min = 1,
       .max = 1000,
@@ -347,69 +364,78 @@ static struct tool_field fields[] = {
     {"ListSecretsArgs", "label_selector", SELECTOR},
     {"CreateSecretArgs", "namespace", NAMESPACE(1, "The namespace to create the secret in.")},
     {"CreateSecretArgs", "name", NAME("The new secret's name.")},
-    {"CreateSecretArgs", "type",
+    {"CreateSecretArgs",
+     "type",
      {.max_len = 64,
       .valid = secret_type_ok,
       .syntax = "Opaque, kubernetes.io/tls, kubernetes.io/dockerconfigjson, "
                 "kubernetes.io/basic-auth or kubernetes.io/ssh-auth",
       .default_json = "\"Opaque\"",
       .description = "The secret type; kubernetes.io/tls needs the keys tls.crt and tls.key."}},
-    {"CreateSecretArgs", "data",
+    {"CreateSecretArgs",
+     "data",
      {.max_items = 100,
       .description = "The keys and values of the secret. Values are write-only: they are never "
                      "returned, logged or echoed."}},
     {"CreateSecretArgs", "labels", {.max_items = 64, .description = "Labels for the secret."}},
-    {"SecretEntry", "key",
+    {"SecretEntry",
+     "key",
      {.required = 1,
       .max_len = 253,
       .pattern = "^[-._a-zA-Z0-9]+$",
       .valid = kube_config_key_ok,
       .syntax = "a key of 1-253 of A-Z, a-z, 0-9, '-', '_', '.'",
       .description = "The key, e.g. \"password\" or \"tls.crt\"."}},
-    {"SecretEntry", "value",
-     {.sensitive = 1,
-      .max_len = 1048576,
-      .description = "The secret value (write-only)."}},
+    {"SecretEntry",
+     "value",
+     {.sensitive = 1, .max_len = 1048576, .description = "The secret value (write-only)."}},
     {"DeleteSecretArgs", "namespace", NAMESPACE(1, "The namespace of the secret.")},
     {"DeleteSecretArgs", "name", NAME("The name of the secret to delete.")},
     /* create_resource */
     {"CreateResourceArgs", "namespace",
      NAMESPACE(1, "The namespace to create the object in; a namespace in the manifest must "
                   "be the same.")},
-    {"CreateResourceArgs", "manifest",
+    {"CreateResourceArgs",
+     "manifest",
      {.required = 1,
       .max_len = KUBE_MANIFEST_MAX_BYTES,
       .description = "The object as YAML or JSON: one Pod (v1), Deployment (apps/v1), Service "
                      "(v1) or ConfigMap (v1). Containers must set securityContext "
                      "{allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: {drop: "
                      "[ALL]}, seccompProfile: {type: RuntimeDefault}}."}},
-    {"CreateResourceArgs", "dry_run",
+    {"CreateResourceArgs",
+     "dry_run",
      {.description = "Only check the manifest and whether it could be created; create nothing.",
       .default_json = "false"}},
     /* shared messages */
-    {"Label", "key",
+    {"Label",
+     "key",
      {.required = 1,
       .max_len = 317,
       .valid = kube_label_key_ok,
       .syntax = "a label key such as app or app.kubernetes.io/name",
       .description = "The label key."}},
-    {"Label", "value",
+    {"Label",
+     "value",
      {.max_len = 63,
       .valid = label_value_ok,
       .syntax = "a label value (0-63 of A-Z, a-z, 0-9, '-', '_', '.')",
       .description = "The label value."}},
     /* results */
-    {"Pod", "status",
+    {"Pod",
+     "status",
      {.description = "What kubectl shows as STATUS: Running, ContainerCreating, Pending, "
                      "CrashLoopBackOff, ImagePullBackOff, Completed, Terminating."}},
     {"Pod", "restarts", {.description = "Container restarts, summed over the pod's containers."}},
     {"Pod", "start_time_unix", {.description = "When the pod started, in Unix seconds."}},
     {"Deployment", "replicas", {.description = "Desired replicas."}},
     {"Deployment", "ready_replicas", {.description = "Pods of the deployment that are ready."}},
-    {"GetPodLogsResult", "truncated",
+    {"GetPodLogsResult",
+     "truncated",
      {.description = "True when limit_bytes or the server's cap cut the logs."}},
     {"Secret", "keys", {.description = "The key names; values are never returned."}},
-    {"CreateResourceResult", "created",
+    {"CreateResourceResult",
+     "created",
      {.description = "False for a dry run: nothing was created."}},
 };
 const struct tool_field *const catalogue_fields = fields;
@@ -427,6 +453,50 @@ const struct bst_pbjson_field_info *catalogue_field_lookup(const ProtobufCMessag
             strcmp(fields[i].field, field->name) == 0)
             return &fields[i].info;
     return NULL;
+}
+
+static const struct {
+    enum kube_kind kind;
+    const char *permission;
+    const char *tool;
+} resource_kinds[] = {
+    {KUBE_KIND_POD, "k8s:pods:get", "get_pod"},
+    {KUBE_KIND_DEPLOYMENT, "k8s:deployments:list", "list_deployments"},
+    {KUBE_KIND_REPLICASET, "k8s:deployments:list", "list_deployments"},
+    {KUBE_KIND_SERVICE, "k8s:services:list", "list_services"},
+    {KUBE_KIND_CONFIGMAP, "k8s:configmaps:get", NULL},
+    {KUBE_KIND_SECRET, "k8s:secrets:manage", "list_secrets"},
+};
+
+const char *catalogue_resource_permission(enum kube_kind k, const struct tool **tool)
+{
+    for (size_t i = 0; i < sizeof(resource_kinds) / sizeof(resource_kinds[0]); i++)
+        if (resource_kinds[i].kind == k) {
+            *tool = resource_kinds[i].tool != NULL ? catalogue_find(resource_kinds[i].tool) : NULL;
+            return resource_kinds[i].permission;
+        }
+    *tool = NULL;
+    return NULL;
+}
+
+static size_t add_permission(const char **out, size_t n, size_t max, const char *p)
+{
+    for (size_t i = 0; i < n && i < max; i++)
+        if (strcmp(out[i], p) == 0)
+            return n;
+    if (n < max)
+        out[n] = p;
+    return n + 1;
+}
+
+size_t catalogue_permissions(const char **out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < catalogue_n_tools; i++)
+        n = add_permission(out, n, max, catalogue_tools[i].permission);
+    for (size_t i = 0; i < sizeof(resource_kinds) / sizeof(resource_kinds[0]); i++)
+        n = add_permission(out, n, max, resource_kinds[i].permission);
+    return n;
 }
 
 const struct tool *catalogue_find(const char *name)
@@ -484,10 +554,10 @@ static const char *schema_text(size_t i, int output)
 
     pthread_mutex_lock(&schema_lock);
     if (schemas[slot] == NULL) {
-        const ProtobufCMessageDescriptor *d = oneof_type(
-            output ? &bastion__v1__call_tool_response__descriptor
-                   : &bastion__v1__call_tool_request__descriptor,
-            catalogue_tools[i].name);
+        const ProtobufCMessageDescriptor *d =
+            oneof_type(output ? &bastion__v1__call_tool_response__descriptor
+                              : &bastion__v1__call_tool_request__descriptor,
+                       catalogue_tools[i].name);
         json_t *j = d != NULL ? bst_pbjson_schema(d, catalogue_field_lookup, NULL) : NULL;
         if (j != NULL)
             schemas[slot] = json_dumps(j, JSON_COMPACT);
@@ -614,9 +684,8 @@ enum bst_status catalogue_bind(struct call *c, const ProtobufCMessage *req,
         ns = string_arg(a, t->namespace_field);
         if (t->all_namespaces_field != NULL && bool_arg(a, t->all_namespaces_field)) {
             if (ns != NULL) {
-                call_fail(c, BST_INVALID_ARGUMENT,
-                          "%s: give %s or %s: true, not both", t->name, t->namespace_field,
-                          t->all_namespaces_field);
+                call_fail(c, BST_INVALID_ARGUMENT, "%s: give %s or %s: true, not both", t->name,
+                          t->namespace_field, t->all_namespaces_field);
                 return BST_INVALID_ARGUMENT;
             }
         } else if (ns == NULL || ns[0] == '\0') {
@@ -625,8 +694,7 @@ enum bst_status catalogue_bind(struct call *c, const ProtobufCMessage *req,
                 call_fail(c, BST_INVALID_ARGUMENT, "%s.%s: required (or set %s: true)", t->name,
                           t->namespace_field, t->all_namespaces_field);
             else
-                call_fail(c, BST_INVALID_ARGUMENT, "%s.%s: required", t->name,
-                          t->namespace_field);
+                call_fail(c, BST_INVALID_ARGUMENT, "%s.%s: required", t->name, t->namespace_field);
             return BST_INVALID_ARGUMENT;
         }
     }

@@ -29,8 +29,8 @@ enum tool_hint {
 /* Calls the backend operation of a tool: a typed adapter of one line per tool. Returns what the
  * operation returns; *result is ctx memory. */
 typedef enum bst_status (*tool_invoke_fn)(struct kube_backend *b, const struct kube_ctx *ctx,
-                                          const ProtobufCMessage *args,
-                                          ProtobufCMessage **result, struct bst_err *err);
+                                          const ProtobufCMessage *args, ProtobufCMessage **result,
+                                          struct bst_err *err);
 
 struct tool {
     const char *name; /* the MCP tool name = the oneof field name */
@@ -99,6 +99,15 @@ enum call_next catalogue_call(struct call *c, const ProtobufCMessage *args);
 /* Builds the ListTools entry of t (arena): name, title, description, permission, annotations
  * and the input and output JSON Schemas. NULL when out of memory. */
 Bastion__V1__Tool *catalogue_tool_message(struct call *c, const struct tool *t);
+
+/* What reading a resource (k8s://NAMESPACE/KIND/NAME) of kind k needs: the permission of the
+ * tool that shows such objects, and that tool (NULL for config maps, which have no tool and
+ * their own permission, k8s:configmaps:get). */
+const char *catalogue_resource_permission(enum kube_kind k, const struct tool **tool);
+
+/* Every permission the server checks (tools, resources and listing resources), each once, into
+ * out[0..max); returns how many there are (out may hold fewer). For validating policies. */
+size_t catalogue_permissions(const char **out, size_t max);
 
 /* Returns 1 if s is a DNS-1123 label: 1 to 63 of [a-z0-9-], alphanumeric at both ends. */
 int catalogue_dns_label_ok(const char *s);

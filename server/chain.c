@@ -51,11 +51,14 @@ static enum call_next stage_identity(struct call *c)
     struct bst_err err = {BST_OK, ""};
     if (c->peer_cert == NULL)
         return CALL_NEXT;
-    if (authn_cert_identity(c->peer_cert, &c->principal, &err) != BST_OK)
+    if (authn_cert_identity(c->peer_cert, &c->principal, &err) != BST_OK) {
+        c->authn_outcome = CALL_AUTHN_FAILED;
+        snprintf(c->detail, sizeof(c->detail), "client certificate: %.200s", err.msg);
         return call_fail(c,
                          err.code == BST_RESOURCE_EXHAUSTED ? BST_RESOURCE_EXHAUSTED
                                                             : BST_UNAUTHENTICATED,
                          "%s", err.msg);
+    }
     return CALL_NEXT;
 }
 
@@ -80,10 +83,12 @@ static enum call_next stage_authn(struct call *c)
             if (!is_authz && strcmp(m->name, "x-api-key") != 0)
                 continue;
             /* More than a few credential headers is an attack, not a client. */
-            if ((is_authz ? req.n_authorization : req.n_api_key) == MAX_CREDENTIAL_HEADERS)
-                return call_fail(c, BST_UNAUTHENTICATED, "too many credentials in one call");
-            if (memchr(m->value, '\0', m->value_len) != NULL)
-                return call_fail(c, BST_UNAUTHENTICATED, "malformed credential");
+            if ((is_authz ? req.n_authorization : req.n_api_key) == MAX_CREDENTIAL_HEADERS ||
+                memchr(m->value, '\0', m->value_len) != NULL) {
+                c->authn_outcome = CALL_AUTHN_FAILED;
+                snprintf(c->detail, sizeof(c->detail), "too many or malformed credential headers");
+                return call_fail(c, BST_UNAUTHENTICATED, "malformed credentials");
+            }
             if (is_authz)
                 authz[req.n_authorization++] = m->value;
             else
@@ -94,15 +99,20 @@ static enum call_next stage_authn(struct call *c)
         rv = authn_authenticate(a, &req, &who, c->detail, sizeof(c->detail), &err);
         if (rv != BST_OK) {
             bst_principal_dispose(&who);
+            c->authn_outcome = CALL_AUTHN_FAILED;
             return call_fail(c, rv, "%s", err.msg);
         }
         bst_principal_dispose(&c->principal);
         c->principal = who;
     }
-    if (c->method->requires_principal && c->principal.name == NULL)
+    if (c->method->requires_principal && c->principal.name == NULL) {
+        c->authn_outcome = CALL_AUTHN_FAILED;
+        snprintf(c->detail, sizeof(c->detail), "no credentials");
         return call_fail(c, BST_UNAUTHENTICATED,
                          "this method needs an authenticated caller (a client certificate, an "
                          "API key or a token)");
+    }
+    c->authn_outcome = CALL_AUTHN_OK;
     return CALL_NEXT;
 }
 

@@ -120,6 +120,8 @@ static const struct bst_field top_fields[] = {
     {"auth", BST_F_SECTION, offsetof(struct config, auth), 0, 0, NULL, NULL, authn_config_fields, 0,
      "Authentication beyond client certificates: API keys, JWT, password login "
      "(docs/authentication.md)."},
+    {"audit", BST_F_SECTION, offsetof(struct config, audit), 0, 0, NULL, NULL, audit_config_fields,
+     0, "The tamper-evident audit log (docs/audit.md)."},
     {"cluster", BST_F_SECTION, 0, 0, 0, NULL, NULL, cluster_fields, 0,
      "The cluster the tools act on."},
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
@@ -163,11 +165,20 @@ enum bst_status config_load(const char *path, struct config *cfg, struct bst_err
     if (resolve(&cfg->tls_cert, path) != 0 || resolve(&cfg->tls_key, path) != 0 ||
         resolve(&cfg->tls_client_ca, path) != 0 || resolve(&cfg->tls_crl, path) != 0 ||
         resolve(&cfg->rbac_policy, path) != 0 || resolve(&cfg->cluster_seed, path) != 0 ||
-        authn_config_resolve_paths(&cfg->auth, path) != BST_OK) {
+        authn_config_resolve_paths(&cfg->auth, path) != BST_OK ||
+        audit_config_resolve(&cfg->audit, path) != BST_OK) {
         rv = bst_errf(err, BST_RESOURCE_EXHAUSTED, "out of memory");
         goto fail;
     }
     rv = authn_config_check(&cfg->auth, err);
+    if (rv == BST_OK)
+        rv = audit_config_check(&cfg->audit, err);
+    if (rv == BST_OK && cfg->tls_client_auth == CLIENT_AUTH_NONE &&
+        cfg->auth.require_client_certificate)
+        rv = bst_errf(err, BST_INVALID_ARGUMENT,
+                      "tls.client_auth is none, so no client certificate can ever arrive, but "
+                      "auth.require_client_certificate is true: set it to false (and usually "
+                      "auth.require_token to true)");
     if (rv != BST_OK) {
         bst_err_prefix(err, "%s", path);
         goto fail;

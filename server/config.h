@@ -4,6 +4,7 @@
 #ifndef BASTION_SERVER_CONFIG_H
 #define BASTION_SERVER_CONFIG_H
 
+#include "audit.h"
 #include "authn.h"
 #include "status.h"
 
@@ -52,7 +53,8 @@ struct config {
     int64_t cluster_max_replicas;
     int64_t cluster_max_objects;
 
-    struct authn_config auth; /* the `auth:` section, owned by auth/ */
+    struct authn_config auth;  /* the `auth:` section, owned by auth/ */
+    struct audit_config audit; /* the `audit:` section, owned by audit/ */
 };
 
 enum cluster_backend { CLUSTER_BACKEND_SIM = 0 };

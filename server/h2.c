@@ -15,6 +15,7 @@
  *     peer that stops reading, and a stream whose response cannot be sent is reset;
  *   - handshake, header and idle timeouts, and a connection cap.
  */
+#include "auditlog.h"
 #include "grpc.h"
 #include "log.h"
 #include "server.h"
@@ -410,7 +411,8 @@ static int on_request_headers(struct conn *c, struct stream *s)
     } else if (call->md == NULL || call->n_md != s->n_md) {
         call_abort(call, BST_RESOURCE_EXHAUSTED, "request metadata too large");
     }
-    if (call->finished)
+    /* Answered already (or being recorded before the answer): the body is not wanted. */
+    if (call->finished || atomic_load(&call->cancelled))
         s->body_failed = 1;
     grpc_reader_init(&s->reader, (size_t)cfg->max_message_bytes);
     return 0;
@@ -422,7 +424,7 @@ static void on_request_end(struct conn *c, struct stream *s)
     struct bst_err err = {BST_OK, ""};
     struct call *call = s->call;
     (void)c;
-    if (call == NULL || call->finished || s->body_failed)
+    if (call == NULL || call->finished || atomic_load(&call->cancelled) || s->body_failed)
         return;
     /* A deadline that passed before the request was complete (grpc-timeout 1n, or a body that
      * trickled in) ends the call here: its timer may not have had a turn of the loop yet. */
@@ -559,8 +561,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
             s->bad_encoding = 1;
         return 0;
     }
-    if (header_is(name, namelen, "te") || header_is(name, namelen, "user-agent") ||
-        header_is(name, namelen, "grpc-accept-encoding"))
+    if (header_is(name, namelen, "te") || header_is(name, namelen, "grpc-accept-encoding"))
         return 0;
     if (s->n_md < MAX_MD_ENTRIES) {
         struct md_entry *e = &s->md[s->n_md];
@@ -591,7 +592,8 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
     (void)session;
     (void)flags;
 
-    if (s == NULL || s->body_failed || s->call == NULL || s->call->finished)
+    if (s == NULL || s->body_failed || s->call == NULL || s->call->finished ||
+        atomic_load(&s->call->cancelled))
         return 0;
     before = s->reader.msg_len;
     if (grpc_reader_feed(&s->reader, data, len, &err) != BST_OK) {
@@ -820,9 +822,11 @@ static void log_tls_failure(struct conn *c, const char *why)
     long vr = c->ssl != NULL ? SSL_get_verify_result(c->ssl) : X509_V_OK;
     if (e != 0)
         ERR_error_string_n(e, buf, sizeof(buf));
+    const char *verify = vr != X509_V_OK ? X509_verify_cert_error_string(vr) : NULL;
     bst_log(BST_LOG_INFO, "tls_refused", "peer", c->peer, "reason", why, "tls_error",
-            buf[0] ? buf : NULL, "verify",
-            vr != X509_V_OK ? X509_verify_cert_error_string(vr) : NULL, NULL);
+            buf[0] ? buf : NULL, "verify", verify, NULL);
+    /* A refused handshake has no call: it is one connection record. */
+    auditlog_connection(c->peer, why, verify != NULL ? verify : buf);
 }
 
 /* The transport is up (TLS handshake done, or a plain transport in the fuzz harness): start
@@ -989,6 +993,7 @@ static struct conn *conn_new(struct worker *w, const char *peer)
             atomic_fetch_sub(&srv->n_connections, 1);
         bst_log(BST_LOG_WARN, "connection_refused", "peer", peer, "reason",
                 w->draining ? "draining" : "connection limit reached", NULL);
+        auditlog_connection(peer, w->draining ? "draining" : "connection limit reached", "");
         return NULL;
     }
     c = calloc(1, sizeof(*c));

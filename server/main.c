@@ -1,6 +1,8 @@
 /* bastiond: load the configuration, build TLS, start the workers, then wait for signals on the
  * main thread: SIGHUP reloads every registered component, SIGTERM/SIGINT drain and exit. */
 #include "accesslog.h"
+#include "audit.h"
+#include "auditlog.h"
 #include "authn.h"
 #include "bastion_version.h"
 #include "catalogue.h"
@@ -49,11 +51,17 @@ struct signals {
 
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
+    struct audit *audit = arg;
+    char detail[96];
+    int refused;
     (void)sig;
     (void)what;
-    (void)arg;
     bst_log(BST_LOG_INFO, "reload_start", "trigger", "SIGHUP", NULL);
-    bst_reload_all();
+    refused = bst_reload_all();
+    snprintf(detail, sizeof(detail), "SIGHUP: %d component(s) refused their new input%s",
+             refused, refused ? " and kept the previous snapshot (see the log)" : "");
+    if (audit != NULL)
+        audit_admin_event(audit, "reload", detail);
 }
 
 static void on_sigterm(evutil_socket_t sig, short what, void *arg)
@@ -119,6 +127,8 @@ static void harden_process(void)
     setrlimit(RLIMIT_CORE, &no_core);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     signal(SIGPIPE, SIG_IGN);
+    /* A file-size limit must fail the audit write (EFBIG: calls fail closed), not kill us. */
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 int main(int argc, char **argv)
@@ -141,6 +151,7 @@ int main(int argc, char **argv)
     struct kube_backend *kube = NULL;
     struct rbac *rbac = NULL;
     struct authn *authn = NULL;
+    struct audit *audit = NULL;
     struct event_base *main_base = NULL;
     struct event *ev_hup = NULL, *ev_term = NULL, *ev_int = NULL;
     struct signals sigs;
@@ -231,6 +242,16 @@ int main(int argc, char **argv)
     catalogue_set_replica_bounds((int32_t)srv.cfg.cluster_min_replicas,
                                  (int32_t)srv.cfg.cluster_max_replicas);
     accesslog_install();
+    /* The audit log opens last and closes first: it records startup and shutdown itself. */
+    if (audit_new(&audit, &srv.cfg.audit, &err) != BST_OK) {
+        fprintf(stderr, "bastiond: audit: %s\n", err.msg);
+        goto out;
+    }
+    if (bst_reload_register("audit", audit_reload, audit) != BST_OK) {
+        fprintf(stderr, "bastiond: reload registry full\n");
+        goto out;
+    }
+    auditlog_install(audit);
 
     if (workers_start(&srv, &err) != BST_OK) {
         fprintf(stderr, "bastiond: %s\n", err.msg);
@@ -254,7 +275,7 @@ int main(int argc, char **argv)
     sigs.srv = &srv;
     sigs.base = main_base;
     sigs.draining = 0;
-    ev_hup = evsignal_new(main_base, SIGHUP, on_sighup, NULL);
+    ev_hup = evsignal_new(main_base, SIGHUP, on_sighup, audit);
     ev_term = evsignal_new(main_base, SIGTERM, on_sigterm, &sigs);
     ev_int = evsignal_new(main_base, SIGINT, on_sigterm, &sigs);
     if (main_base == NULL || ev_hup == NULL || ev_term == NULL || ev_int == NULL ||
@@ -279,9 +300,14 @@ out:
         event_free(ev_int);
     if (main_base != NULL)
         event_base_free(main_base);
+    /* The registry has no per-component removal: clear it before freeing what it points to. */
+    bst_reload_clear();
+    /* The loops have stopped. Closing the audit log writes what is queued and answers every
+     * record still waiting; the calls behind them are then finished by workers_free. */
+    auditlog_install(NULL);
+    audit_free(audit);
     workers_free(&srv);
     tls_holder_free(srv.tls);
-    bst_reload_clear();
     chain_set_rbac(NULL);
     rbac_free(rbac);
     chain_set_authn(NULL);

@@ -150,21 +150,6 @@ static enum call_next mcp_call_tool(struct call *c)
 #define RESOURCE_PAGE 100
 #define MAX_URI 600
 
-/* What reading a resource of each kind needs: the permission of the tool that shows such
- * objects (config maps have no tool, hence their own permission). */
-static const struct {
-    enum kube_kind kind;
-    const char *permission;
-    const char *tool;
-} resource_kinds[] = {
-    {KUBE_KIND_POD, "k8s:pods:get", "get_pod"},
-    {KUBE_KIND_DEPLOYMENT, "k8s:deployments:list", "list_deployments"},
-    {KUBE_KIND_REPLICASET, "k8s:deployments:list", "list_deployments"},
-    {KUBE_KIND_SERVICE, "k8s:services:list", "list_services"},
-    {KUBE_KIND_CONFIGMAP, "k8s:configmaps:get", NULL},
-    {KUBE_KIND_SECRET, "k8s:secrets:manage", "list_secrets"},
-};
-
 /* Cursors are the base64url text of the last URI returned, so a page is stable while objects
  * come and go; anything that does not decode to a resource URI is refused. */
 static char *resource_cursor(struct call *c, const char *uri)
@@ -267,8 +252,7 @@ static enum call_next mcp_list_resources(struct call *c)
         parse_resource_cursor(req->cursor, after) != 0)
         return call_fail(c, BST_INVALID_ARGUMENT, "cursor: not a cursor this server returned");
     catalogue_kube_ctx(c, &ctx);
-    if (kube->ops->list_objects(kube, &ctx, after, RESOURCE_PAGE, &refs, &n, &more, &err) !=
-        BST_OK)
+    if (kube->ops->list_objects(kube, &ctx, after, RESOURCE_PAGE, &refs, &n, &more, &err) != BST_OK)
         return err.code == BST_RESOURCE_EXHAUSTED ? oom(c) : call_fail(c, err.code, "%s", err.msg);
     r->resources = call_alloc(c, (n ? n : 1) * sizeof(*r->resources));
     if (r->resources == NULL)
@@ -345,12 +329,7 @@ static enum bst_status bind_read_resource(struct call *c)
         call_fail(c, BST_NOT_FOUND, "no resource with this URI");
         return BST_NOT_FOUND;
     }
-    for (size_t i = 0; i < sizeof(resource_kinds) / sizeof(resource_kinds[0]); i++)
-        if (resource_kinds[i].kind == u.kind) {
-            c->tool = resource_kinds[i].tool != NULL ? catalogue_find(resource_kinds[i].tool)
-                                                     : NULL;
-            c->permission = resource_kinds[i].permission;
-        }
+    c->permission = catalogue_resource_permission(u.kind, &c->tool);
     if ((c->namespace_ = call_strdup(c, u.ns)) == NULL) {
         call_fail(c, BST_RESOURCE_EXHAUSTED, "out of memory");
         return BST_RESOURCE_EXHAUSTED;

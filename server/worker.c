@@ -254,6 +254,10 @@ void workers_free(struct server *srv)
     for (size_t i = 0; i < srv->n_workers; i++) {
         struct worker *w = &srv->workers[i];
         h2_close_all(w);
+        /* Calls resumed after the loop stopped (e.g. by the audit writer's last answers) are
+         * finished here: their streams are gone, so this only records and releases them. */
+        if (w->wake_ev != NULL)
+            wake_cb(-1, 0, w);
         if (w->listener != NULL)
             evconnlistener_free(w->listener);
         if (w->listen_fd >= 0)

@@ -62,7 +62,7 @@ class Server:
     """
 
     def __init__(self, client_auth="require", crl=True, limits=None, extra=None, workers=2,
-                 policy=os.path.join(SRC, "configs", "rbac-policies.yaml")):
+                 policy=os.path.join(SRC, "configs", "rbac-policies.yaml"), audit_mode="blocking"):
         self.dir = tempfile.mkdtemp(prefix="bastiond-")
         d = certs()
         lines = [
@@ -80,6 +80,8 @@ class Server:
             lines.append("  crl: %s" % os.path.join(d, "ca.crl"))
         if policy:
             lines += ["rbac:", "  policy: %s" % policy]
+        self.audit_dir = os.path.join(self.dir, "audit")
+        lines += ["audit:", "  directory: %s" % self.audit_dir, "  mode: %s" % audit_mode]
         if limits:
             lines.append("limits:")
             for k, v in limits.items():

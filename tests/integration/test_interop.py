@@ -8,6 +8,7 @@ depends on no other test's state.
 Run with Debian's /usr/bin/python3 (python3-grpcio, python3-protobuf)."""
 
 import concurrent.futures
+import json
 import os
 import re
 import sys
@@ -167,33 +168,35 @@ def test_call_tool_empty_name_is_invalid_argument():
         expect_code(grpc.StatusCode.INVALID_ARGUMENT, call_tool, ch, req)
 
 
-def test_list_resources_names_the_default_pods():
+def test_list_resources_names_every_default_pod():
+    # Every object is a resource k8s://NAMESPACE/KIND/NAME (issue 4), as Kubernetes JSON.
     with channel() as ch:
         r = call(ch, "ListResources", "bastion.v1.ListResourcesRequest",
                  "bastion.v1.ListResourcesResponse")
         uris = [x.uri for x in r.resources]
-        assert "k8s://namespaces/default/pods" in uris, uris
+        for p in default_pods(ch).list_pods.pods:
+            assert "k8s://default/pod/%s" % p.name in uris, uris
         for x in r.resources:
-            assert x.name and x.mime_type == "text/plain", x
+            assert x.name and x.mime_type == "application/json", x
 
 
-def test_read_resource_returns_the_pods_as_text():
+def test_read_resource_returns_a_pod_as_kubernetes_json():
     with channel() as ch:
-        names = [p.name for p in default_pods(ch).list_pods.pods]
-        uri = "k8s://namespaces/default/pods"
+        name = default_pods(ch).list_pods.pods[0].name
+        uri = "k8s://default/pod/%s" % name
         r = call(ch, "ReadResource", "bastion.v1.ReadResourceRequest",
                  "bastion.v1.ReadResourceResponse", uri=uri)
         assert len(r.contents) == 1, r
         c = r.contents[0]
-        assert c.uri == uri and c.mime_type == "text/plain", c
-        for n in names:
-            assert n in c.text, "%s not in:\n%s" % (n, c.text)
+        assert c.uri == uri and c.mime_type == "application/json", c
+        obj = json.loads(c.text)
+        assert obj["kind"] == "Pod" and obj["metadata"]["name"] == name, c.text
 
 
 def test_read_resource_unknown_uri_is_not_found():
     with channel() as ch:
         for uri in ("k8s://namespaces/nosuchns/pods", "file:///etc/passwd",
-                    "k8s://namespaces/default/secrets"):
+                    "k8s://namespaces/default/secrets", "k8s://default/pod/nosuchpod"):
             expect_code(grpc.StatusCode.NOT_FOUND, call, ch, "ReadResource",
                         "bastion.v1.ReadResourceRequest", "bastion.v1.ReadResourceResponse",
                         uri=uri)
@@ -382,8 +385,8 @@ def main():
             test_call_tool_name_disagreeing_with_arguments_is_invalid_argument,
             test_call_tool_without_arguments_is_invalid_argument,
             test_call_tool_empty_name_is_invalid_argument,
-            test_list_resources_names_the_default_pods,
-            test_read_resource_returns_the_pods_as_text,
+            test_list_resources_names_every_default_pod,
+            test_read_resource_returns_a_pod_as_kubernetes_json,
             test_read_resource_unknown_uri_is_not_found,
             test_who_am_i_names_the_viewer_certificate,
             test_who_am_i_fingerprint_is_the_certificates_sha256,

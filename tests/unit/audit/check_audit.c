@@ -1617,8 +1617,8 @@ END_TEST
 
 struct sync_probe {
     struct waiter w;
-    int returned; /* set after audit_submit returned */
-    int called_before_return;
+    atomic_int returned; /* set after audit_submit returned */
+    atomic_int called_before_return;
 };
 
 static void probe_done(void *arg, enum bst_status st)

@@ -158,7 +158,8 @@ START_TEST(test_pbjson_encode_omits_absent_fields_and_unset_defaults)
     Bastion__Test__Everything m = BASTION__TEST__EVERYTHING__INIT;
     json_t *j = bst_pbjson_encode(&m.base, NULL, NULL, 0);
     ck_assert_ptr_nonnull(j);
-    /* with_default points at its default ("dflt") and counts as absent, like protobuf-c's packer. */
+    /* with_default points at its default ("dflt") and counts as absent, like protobuf-c's packer.
+     */
     assert_json_eq(j, "{}");
     json_decref(j);
     m.with_default = "set";
@@ -399,8 +400,8 @@ START_TEST(test_pbjson_errors_never_echo_values)
 {
     ProtobufCMessage *m = NULL;
     struct bst_err err = {BST_OK, ""};
-    const char *cases[] = {"{\"i32\":\"CANARY\"}", "{\"color\":\"CANARY\"}",
-                           "{\"by\":\"CANARY!\"}", "{\"b\":\"CANARY\"}", "{\"db\":\"CANARY\"}"};
+    const char *cases[] = {"{\"i32\":\"CANARY\"}", "{\"color\":\"CANARY\"}", "{\"by\":\"CANARY!\"}",
+                           "{\"b\":\"CANARY\"}", "{\"db\":\"CANARY\"}"};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         ck_assert_int_eq(decode(cases[i], &m, &err), BST_INVALID_ARGUMENT);
         ck_assert_msg(strstr(err.msg, "CANARY") == NULL, "%s echoed: %s", cases[i], err.msg);
@@ -435,12 +436,12 @@ START_TEST(test_pbjson_decode_kv_types_values_by_the_descriptor)
     struct bst_err err = {BST_OK, ""};
     json_t *j;
 
-    ck_assert_msg(kv(pairs, sizeof(pairs) / sizeof(pairs[0]), &m, &err) == BST_OK, "%s",
-                  err.msg);
+    ck_assert_msg(kv(pairs, sizeof(pairs) / sizeof(pairs[0]), &m, &err) == BST_OK, "%s", err.msg);
     j = bst_pbjson_encode(m, NULL, NULL, 0);
-    assert_json_eq(j, "{\"i32\":5,\"b\":true,\"color\":\"COLOR_BLUE\",\"inner\":{\"key\":\"x=y\","
-                      "\"n\":3},\"tags\":[\"a\",\"\"],\"items\":[{\"key\":\"k\"},{}],"
-                      "\"i64\":\"-5\",\"by\":\"aGk=\",\"db\":2.5,\"s\":\"42\",\"thing\":{\"n\":1}}");
+    assert_json_eq(j,
+                   "{\"i32\":5,\"b\":true,\"color\":\"COLOR_BLUE\",\"inner\":{\"key\":\"x=y\","
+                   "\"n\":3},\"tags\":[\"a\",\"\"],\"items\":[{\"key\":\"k\"},{}],"
+                   "\"i64\":\"-5\",\"by\":\"aGk=\",\"db\":2.5,\"s\":\"42\",\"thing\":{\"n\":1}}");
     json_decref(j);
     protobuf_c_message_free_unpacked(m, NULL);
     ck_assert_int_eq(kv(NULL, 0, &m, &err), BST_OK);
@@ -531,8 +532,9 @@ START_TEST(test_pbjson_schema_describes_types_bounds_required_and_oneofs)
     expect_at(s, "properties/s",
               "{\"type\":\"string\",\"description\":\"A secret.\",\"writeOnly\":true}");
     expect_at(s, "properties/by", "{\"type\":\"string\",\"contentEncoding\":\"base64\"}");
-    expect_at(s, "properties/color",
-              "{\"type\":\"string\",\"enum\":[\"COLOR_UNSPECIFIED\",\"COLOR_RED\",\"COLOR_BLUE\"]}");
+    expect_at(
+        s, "properties/color",
+        "{\"type\":\"string\",\"enum\":[\"COLOR_UNSPECIFIED\",\"COLOR_RED\",\"COLOR_BLUE\"]}");
     expect_at(s, "properties/tags",
               "{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"maxItems\":2}");
     expect_at(s, "properties/inner/properties/key",
@@ -541,9 +543,10 @@ START_TEST(test_pbjson_schema_describes_types_bounds_required_and_oneofs)
     expect_at(s, "properties/inner/additionalProperties", "false");
     expect_at(s, "properties/items/items/type", "\"object\"");
     expect_at(s, "properties/items/maxItems", "10000");
-    expect_at(s, "not",
-              "{\"anyOf\":[{\"required\":[\"name\",\"thing\"]},{\"required\":[\"name\",\"number\"]},"
-              "{\"required\":[\"thing\",\"number\"]}]}");
+    expect_at(
+        s, "not",
+        "{\"anyOf\":[{\"required\":[\"name\",\"thing\"]},{\"required\":[\"name\",\"number\"]},"
+        "{\"required\":[\"thing\",\"number\"]}]}");
     json_decref(s);
     /* A proto2 `required` field is required without the table. */
     s = bst_pbjson_schema(&bastion__test__strict__descriptor, NULL, NULL);

@@ -63,11 +63,30 @@ END_TEST
 START_TEST(test_selector_malformed_is_invalid_argument_with_position)
 {
     static const char *const bad[] = {
-        "app=web,",       ",app=web",     "app=web,,tier=x", "app in ()",   "app in (a,b",
-        "app in a,b",     "=web",         "app=web=x",       "app!",        "!app=web",
-        "app = we b",     "Bad Key=x",    "app=-web",        "app=" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-        "rev>x",          "rev>1.5",      "app (x)",         "app in (a) b", "app notin",
-        "app=web tier=x", "app==",        "app=(x)",         "!",
+        "app=web,",
+        ",app=web",
+        "app=web,,tier=x",
+        "app in ()",
+        "app in (a,b",
+        "app in a,b",
+        "=web",
+        "app=web=x",
+        "app!",
+        "!app=web",
+        "app = we b",
+        "Bad Key=x",
+        "app=-web",
+        "app="
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "rev>x",
+        "rev>1.5",
+        "app (x)",
+        "app in (a) b",
+        "app notin",
+        "app=web tier=x",
+        "app==",
+        "app=(x)",
+        "!",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct kube_selector *s = (struct kube_selector *)1;

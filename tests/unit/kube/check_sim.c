@@ -244,8 +244,8 @@ static const char *pod_named(const char *ns, const char *prefix)
 
 START_TEST(test_sim_builtin_seed_has_the_namespaces_of_the_issue_with_workloads)
 {
-    static const char *const want[] = {"default", "development", "staging", "production",
-                                       "feature-login", "kube-system"};
+    static const char *const want[] = {"default",    "development",   "staging",
+                                       "production", "feature-login", "kube-system"};
     struct kube_backend *saved = kb, *b;
     Bastion__V1__ListNamespacesArgs a = BASTION__V1__LIST_NAMESPACES_ARGS__INIT;
     Bastion__V1__ListNamespacesResult *r = NULL;
@@ -327,7 +327,8 @@ START_TEST(test_sim_deleting_an_owned_pod_gets_a_replacement_with_a_new_name)
     }
     /* The replacement belongs to the same replica set. */
     for (size_t i = 0; i < after->n_pods; i++)
-        ck_assert_str_eq(after->pods[i]->owner->name, deployment("default", "web")->current_replica_set);
+        ck_assert_str_eq(after->pods[i]->owner->name,
+                         deployment("default", "web")->current_replica_set);
 }
 END_TEST
 
@@ -511,7 +512,7 @@ START_TEST(test_sim_logs_since_seconds_and_timestamps)
     Bastion__V1__GetPodLogsResult *r = logs("default", p, NULL, -1, 60, 0, 1, 0, BST_OK, &err);
     const char *line = r->logs;
 
-    ck_assert_uint_gt(r->lines, 3);  /* nginx writes every few seconds */
+    ck_assert_uint_gt(r->lines, 3); /* nginx writes every few seconds */
     ck_assert_uint_lt(r->lines, 40);
     while (*line) {
         int64_t t;
@@ -641,17 +642,15 @@ START_TEST(test_sim_secret_values_are_write_only)
     la.namespace_ = "default";
     ck_assert_int_eq(kb->ops->list_secrets(kb, &ctx, &la, &l, &err), BST_OK);
     ck_assert_uint_eq(l->n_secrets, 2);
-    ck_assert_int_eq(kb->ops->get_object(kb, &ctx, KUBE_KIND_SECRET, "default", "api-key", &obj,
-                                         &err),
-                     BST_OK);
+    ck_assert_int_eq(
+        kb->ops->get_object(kb, &ctx, KUBE_KIND_SECRET, "default", "api-key", &obj, &err), BST_OK);
     text = json_dumps(obj, 0);
     ck_assert_ptr_null(strstr(text, "CANARY"));
     ck_assert_ptr_null(json_object_get(obj, "data"));
     free(text);
     json_decref(obj);
-    ck_assert_int_eq(kb->ops->get_object(kb, &ctx, KUBE_KIND_SECRET, "default", "creds", &obj,
-                                         &err),
-                     BST_OK);
+    ck_assert_int_eq(
+        kb->ops->get_object(kb, &ctx, KUBE_KIND_SECRET, "default", "creds", &obj, &err), BST_OK);
     text = json_dumps(obj, 0);
     ck_assert_ptr_null(strstr(text, "seed-canary-value"));
     free(text);
@@ -677,22 +676,22 @@ START_TEST(test_sim_create_resource_deployment_runs_its_controller)
     struct bst_err err;
 
     ck_assert_ptr_nonnull(obj);
-    ck_assert_int_eq(kb->ops->create_resource(kb, &ctx, "default", KUBE_KIND_DEPLOYMENT, obj, 1,
-                                              &r, &err),
-                     BST_OK);
+    ck_assert_int_eq(
+        kb->ops->create_resource(kb, &ctx, "default", KUBE_KIND_DEPLOYMENT, obj, 1, &r, &err),
+        BST_OK);
     ck_assert(!r->created);
     ck_assert_uint_eq(pods("default", "app=shop")->n_pods, 0);
-    ck_assert_int_eq(kb->ops->create_resource(kb, &ctx, "default", KUBE_KIND_DEPLOYMENT, obj, 0,
-                                              &r, &err),
-                     BST_OK);
+    ck_assert_int_eq(
+        kb->ops->create_resource(kb, &ctx, "default", KUBE_KIND_DEPLOYMENT, obj, 0, &r, &err),
+        BST_OK);
     ck_assert(r->created);
     ck_assert_uint_eq(pods("default", "app=shop")->n_pods, 3);
-    ck_assert_int_eq(kb->ops->create_resource(kb, &ctx, "default", KUBE_KIND_DEPLOYMENT, obj, 0,
-                                              &r, &err),
-                     BST_ALREADY_EXISTS);
-    ck_assert_int_eq(kb->ops->create_resource(kb, &ctx, "nosuch", KUBE_KIND_DEPLOYMENT, obj, 0,
-                                              &r, &err),
-                     BST_NOT_FOUND);
+    ck_assert_int_eq(
+        kb->ops->create_resource(kb, &ctx, "default", KUBE_KIND_DEPLOYMENT, obj, 0, &r, &err),
+        BST_ALREADY_EXISTS);
+    ck_assert_int_eq(
+        kb->ops->create_resource(kb, &ctx, "nosuch", KUBE_KIND_DEPLOYMENT, obj, 0, &r, &err),
+        BST_NOT_FOUND);
     json_decref(obj);
 }
 END_TEST
@@ -706,8 +705,7 @@ START_TEST(test_sim_resources_are_listed_in_uri_order_and_paginate)
     struct bst_err err;
 
     while (more) {
-        ck_assert_int_eq(kb->ops->list_objects(kb, &ctx, after, 4, &page, &n, &more, &err),
-                         BST_OK);
+        ck_assert_int_eq(kb->ops->list_objects(kb, &ctx, after, 4, &page, &n, &more, &err), BST_OK);
         for (size_t i = 0; i < n; i++) {
             char uri[600];
             snprintf(uri, sizeof(uri), "k8s://%s/%s/%s", page[i].namespace_,
@@ -743,7 +741,7 @@ START_TEST(test_sim_seed_errors_name_file_line_and_column)
         const char *yaml, *want;
     } bad[] = {
         {"cluster: {nodes: [{name: a}]}\nnamespaces: [{name: default, deploymnets: []}]\n",
-         ":2:29: unknown key 'deploymnets'"},
+         ":2:30: unknown key 'deploymnets'"},
         {"cluster: {nodes: [{name: a}]}\nnamespaces: [{name: default}, {name: default}]\n",
          "listed twice"},
         {"cluster: {nodes: [{name: a}]}\nnamespaces: [{name: Default}]\n", "not a valid name"},
@@ -761,13 +759,12 @@ START_TEST(test_sim_seed_errors_name_file_line_and_column)
         struct kube_sim_options o = {path, 0, 0};
         struct kube_backend *b = NULL;
         struct bst_err err = {BST_OK, ""};
-        ck_assert_int_eq(write(fd, bad[i].yaml, strlen(bad[i].yaml)),
-                         (ssize_t)strlen(bad[i].yaml));
+        ck_assert_int_eq(write(fd, bad[i].yaml, strlen(bad[i].yaml)), (ssize_t)strlen(bad[i].yaml));
         close(fd);
         ck_assert_msg(kube_sim_new(&b, &o, &err) == BST_INVALID_ARGUMENT, "%zu accepted", i);
         ck_assert_ptr_null(b);
-        ck_assert_msg(strstr(err.msg, bad[i].want) != NULL, "%zu: '%s' not in '%s'", i,
-                      bad[i].want, err.msg);
+        ck_assert_msg(strstr(err.msg, bad[i].want) != NULL, "%zu: '%s' not in '%s'", i, bad[i].want,
+                      err.msg);
         unlink(path);
     }
 }
