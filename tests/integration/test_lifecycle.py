@@ -144,6 +144,36 @@ def test_sighup_rotates_the_server_certificate_and_refuses_a_bad_one():
         assert srv.alive()
 
 
+def resumed(port, ctx, session):
+    """Connects with a saved session; returns (session_reused, new session)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+            # TLS 1.3 tickets arrive after the handshake: send the preface and read a little so
+            # the client has processed them before the session is taken.
+            s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+            s.recv(1024)
+            return s.session_reused, s.session
+
+
+def test_reload_makes_earlier_sessions_unresumable():
+    # A revoked certificate must not come back through session resumption: every TLS reload
+    # (a new CRL among them) builds a new SSL_CTX with new ticket keys and an empty cache.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(os.path.join(harness.certs(), "ca.crt"))
+    ctx.load_cert_chain(*harness.cert("admin"))
+    ctx.set_alpn_protocols(["h2"])
+    with Server() as srv:
+        _, sess = resumed(srv.port, ctx, None)
+        again, sess2 = resumed(srv.port, ctx, sess)
+        assert again, "resumption does not work at all, so the test below would prove nothing"
+        srv.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while '"reload_ok"' not in srv.logs() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        after, _ = resumed(srv.port, ctx, sess2)
+        assert not after, "a session from before the reload was resumed"
+
+
 def test_sigterm_sends_goaway_and_exits_zero():
     with Server() as srv:
         s = harness.tls_client(srv.port)
@@ -180,5 +210,6 @@ if __name__ == "__main__":
         test_yaml_alias_in_config_is_refused,
         test_port_zero_writes_the_port_file_and_serves,
         test_sighup_rotates_the_server_certificate_and_refuses_a_bad_one,
+        test_reload_makes_earlier_sessions_unresumable,
         test_sigterm_sends_goaway_and_exits_zero,
     ])
