@@ -100,7 +100,7 @@ static void nginx_startup(const struct lctx *l, size_t i, int64_t t, char *b, si
         "/docker-entrypoint.sh: Launching /docker-entrypoint.d/30-tune-worker-processes.sh",
         "/docker-entrypoint.sh: Configuration complete; ready for start up",
     };
-    char ts[32];
+    char ts[80];
     const char *img = strchr(l->c->image, ':');
     ts_slash(ts, sizeof(ts), t);
     if (i < 9) {
@@ -163,7 +163,7 @@ static void nginx_steady(const struct lctx *l, uint64_t r, int64_t t, char *b, s
         return;
     }
     if (r % 29 == 1) {
-        char ts[32];
+        char ts[80];
         ts_slash(ts, sizeof(ts), t);
         snprintf(b, n,
                  "%s [error] 29#29: *%u open() \"/usr/share/nginx/html/favicon.ico\" failed (2: "
@@ -180,7 +180,7 @@ static void nginx_steady(const struct lctx *l, uint64_t r, int64_t t, char *b, s
 
 static void nginx_crash(const struct lctx *l, size_t i, int64_t t, char *b, size_t n)
 {
-    char ts[32];
+    char ts[80];
     (void)l;
     ts_slash(ts, sizeof(ts), t);
     if (i == 0)
@@ -198,14 +198,14 @@ static void nginx_crash(const struct lctx *l, size_t i, int64_t t, char *b, size
 
 static void pg_prefix(char *b, size_t n, int64_t t, unsigned pid)
 {
-    char ts[40];
+    char ts[80];
     ts_dash_ms(ts, sizeof(ts), t, ' ');
     snprintf(b, n, "%s UTC [%u] ", ts, pid);
 }
 
 static void pg_startup(const struct lctx *l, size_t i, int64_t t, char *b, size_t n)
 {
-    char p[64];
+    char p[128];
     (void)l;
     if (i == 0) {
         snprintf(b, n,
@@ -245,7 +245,7 @@ static void pg_startup(const struct lctx *l, size_t i, int64_t t, char *b, size_
 
 static void pg_steady(const struct lctx *l, uint64_t r, int64_t t, char *b, size_t n)
 {
-    char p[64];
+    char p[128];
     (void)l;
     switch (r % 5) {
     case 0:
@@ -279,7 +279,7 @@ static void pg_steady(const struct lctx *l, uint64_t r, int64_t t, char *b, size
 
 static void pg_crash(const struct lctx *l, size_t i, int64_t t, char *b, size_t n)
 {
-    char p[64];
+    char p[128];
     (void)l;
     pg_prefix(p, sizeof(p), t, 1);
     if (i == 0)
@@ -311,7 +311,7 @@ static void redis_startup(const struct lctx *l, size_t i, int64_t t, char *b, si
         "* Server initialized",
         "* Ready to accept connections tcp",
     };
-    char ts[48];
+    char ts[80];
     (void)l;
     redis_ts(ts, sizeof(ts), t, i < 3 ? "C" : "M");
     snprintf(b, n, "%s %s", ts, lines[i]);
@@ -319,7 +319,7 @@ static void redis_startup(const struct lctx *l, size_t i, int64_t t, char *b, si
 
 static void redis_steady(const struct lctx *l, uint64_t r, int64_t t, char *b, size_t n)
 {
-    char ts[48];
+    char ts[80];
     (void)l;
     switch (r % 4) {
     case 0:
@@ -344,7 +344,7 @@ static void redis_steady(const struct lctx *l, uint64_t r, int64_t t, char *b, s
 
 static void redis_crash(const struct lctx *l, size_t i, int64_t t, char *b, size_t n)
 {
-    char ts[48];
+    char ts[80];
     (void)l;
     (void)i;
     redis_ts(ts, sizeof(ts), t, "M");
@@ -355,7 +355,7 @@ static void redis_crash(const struct lctx *l, size_t i, int64_t t, char *b, size
 
 static void api_startup(const struct lctx *l, size_t i, int64_t t, char *b, size_t n)
 {
-    char ts[40];
+    char ts[80];
     const char *img = strchr(l->c->image, ':');
     ts_dash_ms(ts, sizeof(ts), t, 'T');
     switch (i) {
@@ -393,7 +393,7 @@ static void api_steady(const struct lctx *l, uint64_t r, int64_t t, char *b, siz
         "GET\",\"path\":\"/api/v1/orders/99999\",\"status\":404",
         "GET\",\"path\":\"/healthz\",\"status\":200",
     };
-    char ts[40];
+    char ts[80];
     (void)l;
     ts_dash_ms(ts, sizeof(ts), t, 'T');
     if (r % 41 == 7) {
@@ -421,7 +421,7 @@ static void api_steady(const struct lctx *l, uint64_t r, int64_t t, char *b, siz
 
 static void api_crash(const struct lctx *l, size_t i, int64_t t, char *b, size_t n)
 {
-    char ts[40];
+    char ts[80];
     ts_dash_ms(ts, sizeof(ts), t, 'T');
     if (i == 0)
         snprintf(b, n,
@@ -443,7 +443,7 @@ static void worker_ts(char *b, size_t n, int64_t t)
 
 static void worker_startup(const struct lctx *l, size_t i, int64_t t, char *b, size_t n)
 {
-    char ts[40];
+    char ts[80];
     worker_ts(ts, sizeof(ts), t);
     if (i == 0)
         snprintf(b, n,
@@ -459,7 +459,7 @@ static void worker_steady(const struct lctx *l, uint64_t r, int64_t t, char *b, 
 {
     static const char *const tasks[] = {"reports.generate", "emails.send_receipt",
                                         "billing.sync_invoices", "images.resize"};
-    char ts[40];
+    char ts[80];
     (void)l;
     worker_ts(ts, sizeof(ts), t);
     if (r % 2 == 0)
@@ -477,7 +477,7 @@ static void worker_steady(const struct lctx *l, uint64_t r, int64_t t, char *b, 
 
 static void worker_crash(const struct lctx *l, size_t i, int64_t t, char *b, size_t n)
 {
-    char ts[40];
+    char ts[80];
     (void)l;
     worker_ts(ts, sizeof(ts), t);
     if (i == 0)
@@ -536,7 +536,7 @@ static void dns_crash(const struct lctx *l, size_t i, int64_t t, char *b, size_t
 
 static void gen_startup(const struct lctx *l, size_t i, int64_t t, char *b, size_t n)
 {
-    char ts[32];
+    char ts[80];
     (void)i;
     ts_slash(ts, sizeof(ts), t);
     snprintf(b, n, "%s starting %s (%s)", ts, l->c->name, l->c->image);
@@ -544,7 +544,7 @@ static void gen_startup(const struct lctx *l, size_t i, int64_t t, char *b, size
 
 static void gen_steady(const struct lctx *l, uint64_t r, int64_t t, char *b, size_t n)
 {
-    char ts[32];
+    char ts[80];
     (void)l;
     ts_slash(ts, sizeof(ts), t);
     snprintf(b, n, "%s heartbeat ok (queue depth %u)", ts, (unsigned)(r % 17));
@@ -552,7 +552,7 @@ static void gen_steady(const struct lctx *l, uint64_t r, int64_t t, char *b, siz
 
 static void gen_crash(const struct lctx *l, size_t i, int64_t t, char *b, size_t n)
 {
-    char ts[32];
+    char ts[80];
     (void)l;
     (void)i;
     ts_slash(ts, sizeof(ts), t);
@@ -667,7 +667,9 @@ enum bst_status sim_logs_render(const struct sim_obj *p, const struct sim_contai
     m.start_ns = inst->start * NS;
     m.end_ns = inst->end * NS;
     run = inst->end - inst->start;
-    m.n_startup = run > 0 ? m.p->n_startup : 0;
+    /* A process writes its startup lines in its first moments: a container started this
+     * second already has them. */
+    m.n_startup = run >= 0 ? m.p->n_startup : 0;
     m.n_crash = inst->crashed ? m.p->n_crash : 0;
     if (run > 2)
         m.n_steady = (size_t)((run - 2) / m.p->interval);

@@ -1080,7 +1080,7 @@ out:
 struct ref {
     enum kube_kind kind;
     const struct sim_obj *o;
-    char uri[600];
+    char uri[340]; /* k8s:// + a 63-byte namespace + a kind + a 253-byte name */
 };
 
 static int by_uri(const void *a, const void *b)

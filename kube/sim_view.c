@@ -596,7 +596,7 @@ static json_t *pod_status_json(const struct sim *s, const struct sim_obj *p, int
         int waiting =
             (i == 0 && st.waiting_reason != NULL) || strcmp(st.status, "ContainerCreating") == 0;
         int terminated = i == 0 && pod->t.behavior == SB_COMPLETED;
-        char cid[80], image_id[240];
+        char cid[80], image_id[320];
         json_t *cs, *state;
 
         container_id(p, i, restarts, cid);

@@ -96,7 +96,8 @@ static int write_port_file(const char *path, int port)
     return rename(tmp, path);
 }
 
-/* Loads the authorization policy against the permissions the tool table uses, so a policy that
+/* Loads the authorization policy against the permissions the catalogue uses (tools and
+ * resources), so a policy that
  * names a permission no tool has is refused at load time. */
 static enum bst_status policy_open(const struct config *cfg, struct rbac **out,
                                    struct bst_err *err)
@@ -110,13 +111,7 @@ static enum bst_status policy_open(const struct config *cfg, struct rbac **out,
                 "rbac.policy is not set: every call that needs a permission is denied", NULL);
         return BST_OK;
     }
-    for (size_t i = 0; i < catalogue_n_tools && n < sizeof(known) / sizeof(known[0]); i++) {
-        size_t j = 0;
-        while (j < n && strcmp(known[j], catalogue_tools[i].permission) != 0)
-            j++;
-        if (j == n)
-            known[n++] = catalogue_tools[i].permission;
-    }
+    n = catalogue_permissions(known, sizeof(known) / sizeof(known[0]));
     return rbac_new(out, cfg->rbac_policy, known, n, err);
 }
 

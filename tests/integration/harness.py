@@ -62,7 +62,11 @@ class Server:
     """
 
     def __init__(self, client_auth="require", crl=True, limits=None, extra=None, workers=2,
-                 policy=os.path.join(SRC, "configs", "rbac-policies.yaml"), audit_mode="blocking"):
+                 policy=os.path.join(SRC, "configs", "rbac-policies.yaml"), audit_mode="blocking",
+                 config_dir=None):
+        """config_dir: where to write bastion.yaml (default: the server's own temporary
+        directory), for configs whose relative paths must resolve against a given directory,
+        e.g. a copy of configs/bastion.yaml's `auth:` section (`../certs/dev/...`)."""
         self.dir = tempfile.mkdtemp(prefix="bastiond-")
         d = certs()
         lines = [
@@ -88,7 +92,7 @@ class Server:
                 lines.append("  %s: %s" % (k, v))
         if extra:
             lines.extend(extra)
-        self.config = os.path.join(self.dir, "bastion.yaml")
+        self.config = os.path.join(config_dir or self.dir, "bastion.yaml")
         with open(self.config, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.port_file = os.path.join(self.dir, "port")

@@ -65,8 +65,10 @@ static const char *path_in(const char *d, const char *name)
 {
     static char p[4][512];
     static int i;
+    char tmp[512]; /* d may be an earlier result: never format into what is being read */
     i = (i + 1) % 4;
-    snprintf(p[i], sizeof(p[i]), "%s/%s", d, name);
+    snprintf(tmp, sizeof(tmp), "%s/%s", d, name);
+    memcpy(p[i], tmp, sizeof(tmp));
     return p[i];
 }
 

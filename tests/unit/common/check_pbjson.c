@@ -188,6 +188,26 @@ START_TEST(test_pbjson_encode_redact_omits_sensitive_fields_only_when_asked)
 }
 END_TEST
 
+static const struct bst_pbjson_field_info *tags_secret(const ProtobufCMessageDescriptor *msg,
+                                                       const ProtobufCFieldDescriptor *f, void *arg)
+{
+    (void)arg;
+    return msg == D_EVERY && strcmp(f->name, "tags") == 0 ? &info_secret : NULL;
+}
+
+START_TEST(test_pbjson_encode_redact_omits_sensitive_repeated_fields)
+{
+    Bastion__Test__Everything m = BASTION__TEST__EVERYTHING__INIT;
+    char *tags[] = {"CANARY-1", "CANARY-2"};
+    json_t *j;
+    m.n_tags = 2, m.tags = tags;
+    m.has_b = 1, m.b = 1;
+    j = bst_pbjson_encode(&m.base, tags_secret, NULL, BST_PBJSON_REDACT);
+    assert_json_eq(j, "{\"b\":true}");
+    json_decref(j);
+}
+END_TEST
+
 START_TEST(test_pbjson_encode_writes_non_finite_floats_as_strings)
 {
     Bastion__Test__Everything m = BASTION__TEST__EVERYTHING__INIT;
@@ -610,6 +630,7 @@ int main(void)
     tcase_add_test(tc, test_pbjson_encode_follows_the_proto_json_mapping_with_proto_field_names);
     tcase_add_test(tc, test_pbjson_encode_omits_absent_fields_and_unset_defaults);
     tcase_add_test(tc, test_pbjson_encode_redact_omits_sensitive_fields_only_when_asked);
+    tcase_add_test(tc, test_pbjson_encode_redact_omits_sensitive_repeated_fields);
     tcase_add_test(tc, test_pbjson_encode_writes_non_finite_floats_as_strings);
     tcase_add_test(tc, test_pbjson_encode_refuses_invalid_utf8_in_a_built_message);
     tcase_add_test(tc, test_pbjson_decode_round_trips_every_type);

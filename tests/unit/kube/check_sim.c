@@ -407,6 +407,8 @@ START_TEST(test_sim_resource_version_moves_on_every_write_and_never_on_reads)
     ck_assert_int_gt(rv2, rv1);
     d = deployment("default", "web");
     ck_assert_int_le(strtol(d->resource_version, NULL, 10), rv2);
+    /* The deployment itself changed: its own version moved past every earlier one. */
+    ck_assert_int_gt(strtol(d->resource_version, NULL, 10), rv1);
     /* The same replicas again is no change: no new version (as a no-op update). */
     ck_assert_int_eq(scale("default", "web", 3, &err), BST_OK);
     ck_assert_int_eq(strtol(pods("default", NULL)->resource_version, NULL, 10), rv2);
