@@ -17,8 +17,11 @@ $(BUILD)/CMakeCache.txt:
 build: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
+# Dev PKI, then the dev authentication secrets beside it (API keys, passwords, token signing
+# key; plaintext in certs/dev/dev-credentials.txt). Both are idempotent.
 certs:
 	./certs/gen-dev-certs.sh certs/dev
+	./scripts/gen-dev-secrets.sh certs/dev
 
 # One command from a fresh machine to a running server on the embedded cluster.
 run: deps

@@ -226,7 +226,11 @@ int rbac_subject_matches(const struct rbac_subject *s, const struct bst_principa
                 return 1;
         return 0;
     case RBAC_SUBJ_CERT:
-        return who->cert_identity != NULL && strcmp(who->cert_identity, s->value) == 0;
+        /* A `cert:` binding is the workload's own right: it applies only when the certificate
+         * is what authenticated the call. With a token or key the caller acts as that identity
+         * alone, so a token can neither borrow the workload's roles nor shed its tenant. */
+        return who->mechanism == BST_MECH_MTLS && who->cert_identity != NULL &&
+               strcmp(who->cert_identity, s->value) == 0;
     case RBAC_SUBJ_APIKEY:
         return who->mechanism == BST_MECH_API_KEY && who->credential_id[0] != '\0' &&
                strnlen(who->credential_id, sizeof(who->credential_id)) <
@@ -269,7 +273,7 @@ static int principal_entries(const struct rbac_policy *p, const struct bst_princ
         return -1;
     if (who->name != NULL && (e = rbac_lookup(p, RBAC_SUBJ_USER, who->name)) != NULL)
         v[n++] = e;
-    if (who->cert_identity != NULL &&
+    if (who->mechanism == BST_MECH_MTLS && who->cert_identity != NULL &&
         (e = rbac_lookup(p, RBAC_SUBJ_CERT, who->cert_identity)) != NULL)
         v[n++] = e;
     if (who->mechanism == BST_MECH_API_KEY && who->credential_id[0] != '\0' &&

@@ -11,6 +11,10 @@ cat <<'EOT'
 bastiond is starting on https://127.0.0.1:8443 (gRPC over HTTP/2, mutual TLS).
 Dev identities are in certs/dev/ (admin, operator, viewer, developer). Try, from another shell:
 
+  # the bastion CLI (README.md, "C client"; `bastion --help` lists every command):
+  build/bin/bastion --ca certs/dev/ca.crt --cert certs/dev/admin.crt --key certs/dev/admin.key ping
+  build/bin/bastion --ca certs/dev/ca.crt --cert certs/dev/admin.crt --key certs/dev/admin.key call list_pods namespace=default
+
   # any stock gRPC client, e.g. Debian's python3-grpcio (see README.md, "Calling Bastion"):
   /usr/bin/python3 scripts/grpc-call.py Ping
   /usr/bin/python3 scripts/grpc-call.py ListTools

@@ -230,7 +230,8 @@ static int print_json(json_t *j)
 {
     char *s;
     if (j == NULL) {
-        fprintf(stderr, "E_NOMEM: cannot render the response as JSON\n");
+        /* pbjson refuses strings that are not UTF-8: the server sent bytes JSON cannot carry. */
+        fprintf(stderr, "E_PROTOCOL: the response cannot be rendered as JSON (invalid UTF-8?)\n");
         return EXIT_SERVER;
     }
     s = json_dumps(j, JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);

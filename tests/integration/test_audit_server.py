@@ -510,7 +510,7 @@ def test_kill_9_under_load_in_blocking_mode_loses_no_acknowledged_record():
                     break  # the server is gone
             ch.close()
 
-        ts = [threading.Thread(target=worker, args=(t,)) for t in range(6)]
+        ts = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
         for t in ts:
             t.start()
         deadline = time.monotonic() + 10
@@ -611,9 +611,13 @@ def test_calls_ended_by_deadline_or_cancel_during_a_slow_stage_are_recorded_once
             except grpc.RpcError as e:
                 codes[e.code().name] += 1
         assert codes["OK"] == 0, codes
-        # The stages finish on their own time; the shutdown drain waits for them.
-        time.sleep(1.0)
         ch.close()
+        # The logins finish on the pool's time (two threads, ~0.1 s of scrypt each): wait for
+        # their call log lines. Stopping earlier is the next test.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and harness.read(srv.log_path).count(
+                b'"method":"/bastion.v1.Auth/IssueToken"') < 12:
+            time.sleep(0.05)
         stop_ok(srv)
         log = Log(srv.audit_dir)
         mine = [r for r in log.of_type("REQUEST") if r.user_agent.startswith(agent)]
@@ -623,6 +627,41 @@ def test_calls_ended_by_deadline_or_cancel_during_a_slow_stage_are_recorded_once
         assert set(statuses) <= {CODES["DEADLINE_EXCEEDED"], CODES["CANCELLED"],
                                  CODES["UNAUTHENTICATED"]}, statuses
         print("  client saw %s; records say %s" % (dict(codes), dict(statuses)))
+    finally:
+        if srv.alive():
+            srv.stop()
+
+
+def test_stopping_while_logins_are_in_flight_exits_cleanly_and_records_every_call():
+    # The same calls, but SIGTERM as soon as the client has given up on them: their streams are
+    # gone, so the drain has nothing to wait for while the scrypt pool still holds the logins.
+    # Each must still get its one record, and bastiond must exit cleanly.
+    srv = audit_server().start()
+    try:
+        agent = "shutdown-probe-" + pysecrets.token_hex(4)
+        ch = tagged_channel(srv.port, "admin", agent)
+        login = ch.unary_unary("/bastion.v1.Auth/IssueToken",
+                               request_serializer=lambda m: m.SerializeToString(),
+                               response_deserializer=msgs["bastion.v1.IssueTokenResponse"]
+                               .FromString)
+        futures = [login.future(msgs["bastion.v1.IssueTokenRequest"](
+            username="nobody-%d" % i, password="wrong"), timeout=0.02) for i in range(16)]
+        for f in futures:
+            try:
+                f.result()
+            except grpc.RpcError:
+                pass
+        ch.close()
+        srv.proc.send_signal(signal.SIGTERM)
+        code = srv.proc.wait(30)
+        srv.log.close()
+        report = [line for line in srv.logs().splitlines()
+                  if "AddressSanitizer" in line or re.match(r"\s+#\d+ ", line)]
+        assert code == 0, "bastiond exited with %r:\n%s" % (code, "\n".join(report[:14]))
+        log = Log(srv.audit_dir)
+        mine = [r for r in log.of_type("REQUEST") if r.user_agent.startswith(agent)]
+        assert len(mine) == 16 and len({r.request_id for r in mine}) == 16, (
+            "16 calls, %d request records" % len(mine))
     finally:
         if srv.alive():
             srv.stop()
@@ -719,6 +758,47 @@ def test_disk_full_fails_closed_with_unavailable_and_recovers_when_space_returns
         assert requests[recovered.rid][0].sequence > seq, "the violation must precede recovery"
         print("  %d calls refused while full, recovered in %d; violation: %s" % (
             len(refused), len(refused) - 5 + 1, violations[0].detail))
+    finally:
+        if srv is not None and srv.alive():
+            srv.stop()
+        subprocess.run(["umount", root], check=False)
+        os.rmdir(root)
+
+
+def test_disk_full_in_batch_mode_keeps_records_and_writes_them_when_space_returns():
+    root = tempfile.mkdtemp(prefix="bastion-tmpfs-")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", root],
+                       capture_output=True)
+    if r.returncode != 0:
+        print("  SKIP: cannot mount a tmpfs here (%s)" % r.stderr.decode().strip())
+        return
+    srv = None
+    try:
+        srv = audit_server("batch", directory=os.path.join(root, "audit")).start()
+        ch = harness.grpc_channel(srv.port, "admin")
+        assert ping(ch).code == "OK"
+        fill(os.path.join(root, "filler"))
+        # Batch mode answers when the record is queued: calls go on while the disk is full, and
+        # their records wait in the queue (retried with backoff) instead of being lost.
+        during = [ping(ch) for _ in range(300)]
+        assert all(r.code == "OK" for r in during), [r for r in during if r.code != "OK"][:3]
+        time.sleep(0.3)
+        os.unlink(os.path.join(root, "filler"))
+        after = [ping(ch) for _ in range(3)]
+        assert all(r.code == "OK" for r in after), after
+        ch.close()
+        stop_ok(srv)
+        code, out = verify(srv.audit_dir)
+        assert code == 0, out
+        log = Log(srv.audit_dir)
+        requests = log.by_request_id("REQUEST")
+        lost = [r.rid for r in during + after if len(requests.get(r.rid, [])) != 1]
+        assert not lost, "%d of %d calls unrecorded after space returned" % (
+            len(lost), len(during) + len(after))
+        violations = [x for x in log.of_type("SECURITY_VIOLATION") if x.action == "write_failed"]
+        assert len(violations) == 1, [json_format.MessageToDict(x) for x in violations]
+        print("  %d calls while full, all recorded once space returned; violation: %s" % (
+            len(during), violations[0].detail))
     finally:
         if srv is not None and srv.alive():
             srv.stop()
@@ -921,8 +1001,10 @@ if __name__ == "__main__":
         test_refused_tls_handshakes_are_connection_records,
         test_kill_9_under_load_in_blocking_mode_loses_no_acknowledged_record,
         test_calls_ended_by_deadline_or_cancel_during_a_slow_stage_are_recorded_once,
+        test_stopping_while_logins_are_in_flight_exits_cleanly_and_records_every_call,
         test_a_second_bastiond_on_the_same_audit_directory_is_refused,
         test_disk_full_fails_closed_with_unavailable_and_recovers_when_space_returns,
+        test_disk_full_in_batch_mode_keeps_records_and_writes_them_when_space_returns,
         test_file_size_limit_fails_closed_and_a_restart_without_it_recovers,
         test_no_password_api_key_or_token_reaches_the_audit_files_or_the_log,
         test_sighup_is_a_reload_admin_event,

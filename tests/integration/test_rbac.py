@@ -6,12 +6,16 @@
   scope of list_namespaces. The expected decision and rule of every cell come from this file's
   own model of docs/security.md (`decide` below, with the policy transcribed from the tables
   there), never from bastion-rbac or the YAML file. Each cell is one real CallTool, one CanI and
-  one audit record that must all agree with the model; allowed cells must really run the tool
-  (the objects they touch are looked up or created just before, so destructive cells never
-  take away what a later cell needs).
-* Glob edge cases, deny precedence (a second matrix over tests/integration/policies/
-  deny-precedence.yaml), tenant isolation with API keys and certificate-identity mapping,
-  reload under a stream of calls, hostile policies refused at startup with file:line:column.
+  the call's audit records (the request record, and for a denial the authorization event),
+  which must all agree with the model; allowed cells must really run the tool (the objects
+  they touch are looked up or created just before, and read-only tools go first, so
+  destructive cells never take away what a later cell needs). The same for ListResources and
+  ReadResource of every kind in every namespace.
+* Glob edge cases, deny precedence (a second matrix over policies/deny-precedence.yaml),
+  tenant isolation with API keys and certificate-identity mapping (a third matrix over
+  policies/tenants.yaml), reload under a stream of calls, hostile policies refused at startup
+  with file:line:column (policies/hostile/ plus bombs generated here), and the audit record
+  of a denial.
 
 Run with Debian's /usr/bin/python3 (BASTION_SRC, BASTION_BUILD)."""
 
@@ -41,6 +45,7 @@ POLICIES = os.path.join(HERE, "policies")
 EXAMPLE_POLICY = os.path.join(harness.SRC, "configs", "rbac-policies.yaml")
 AUDIT_TOOL = os.path.join(harness.BUILD, "bin", "bastion-audit")
 SPIFFE = "spiffe://bastion.local/user/"
+CANARY = "CANARY-rbac-5e1d07"
 PD = grpc.StatusCode.PERMISSION_DENIED
 msgs = None
 timings = {}
@@ -66,7 +71,15 @@ TOOLS = {
     "delete_secret": ("k8s:secrets:manage", "ns"),
     "create_resource": ("k8s:resources:create", "ns"),
 }
-PERMISSIONS = sorted({p for p, _ in TOOLS.values()})
+# MCP resources: ReadResource k8s://NS/KIND/NAME needs the kind's permission in NS (the table
+# in server/catalogue.c; docs/security.md does not list k8s:configmaps:get yet), ListResources
+# the cluster-scoped k8s:namespaces:list.
+RESOURCE_KINDS = {
+    "pod": "k8s:pods:get", "deployment": "k8s:deployments:list",
+    "replicaset": "k8s:deployments:list", "service": "k8s:services:list",
+    "configmap": "k8s:configmaps:get", "secret": "k8s:secrets:manage",
+}
+PERMISSIONS = sorted({p for p, _ in TOOLS.values()} | set(RESOURCE_KINDS.values()))
 NAMESPACES = ["default", "development", "staging", "production", "feature-login", "kube-system"]
 ALL = None  # the namespace of an all-namespaces or cluster-scoped request
 
@@ -233,7 +246,8 @@ TENANTS = Policy(
     bindings=[("superusers", [{"group": "superusers"}], ["everything"], None),
               ("operator-cert", cert_subject("operator"), ["everything"], None),
               ("admin-cert", cert_subject("admin"), ["everything"], None),
-              ("pod-people", [{"group": "pod-people"}], ["pods-anywhere"], None)],
+              ("pod-people", [{"group": "pod-people"}], ["pods-anywhere"], None),
+              ("keyed-pods", [{"apikey": "keyed"}], ["pods-anywhere"], None)],
     tenants=[("acme", ["acme-*"], []),
              ("globex", ["globex-*", "shared-globex"], [{"group": "globex-ops"}])],
     deny=[("no-vault-secrets", ["k8s:secrets:manage"], ["acme-vault"], None)])
@@ -253,7 +267,7 @@ class Outcome:
 
     def __repr__(self):
         if self.code == grpc.StatusCode.OK:
-            return "OK(is_error=%s, %r)" % (self.response.is_error, self.response.text[:160])
+            return "OK(%r)" % str(self.response)[:160]
         return "%s(%r)" % (self.code.name, self.details)
 
 
@@ -264,12 +278,11 @@ def request_id_of(md):
     return None
 
 
-def call_tool(ch, tool, args, metadata=None):
-    req = msgs["bastion.v1.CallToolRequest"]()
-    json_format.ParseDict({"name": tool, tool: args}, req)
+def rpc(ch, method, request, response_type, metadata=None):
+    """One unary call; never raises for a gRPC status: the Outcome holds it, with the
+    x-request-id the server answered (for finding the call's audit records)."""
     try:
-        resp, call = harness.unary(ch, msgs, "/bastion.v1.Mcp/CallTool", req,
-                                   "bastion.v1.CallToolResponse", metadata=metadata,
+        resp, call = harness.unary(ch, msgs, method, request, response_type, metadata=metadata,
                                    with_call=True)
         return Outcome(grpc.StatusCode.OK, "", resp, request_id_of(call.initial_metadata()))
     except grpc.RpcError as e:
@@ -277,12 +290,31 @@ def call_tool(ch, tool, args, metadata=None):
         return Outcome(e.code(), e.details(), None, rid)
 
 
+def call_tool(ch, tool, args, metadata=None):
+    """CallTool with arguments given as proto-JSON (proto field names)."""
+    req = msgs["bastion.v1.CallToolRequest"]()
+    json_format.ParseDict({"name": tool, tool: args}, req)
+    return rpc(ch, "/bastion.v1.Mcp/CallTool", req, "bastion.v1.CallToolResponse", metadata)
+
+
 def can_i(ch, perm, ns, metadata=None):
+    """Auth.CanI; ns None leaves the namespace out (cluster scope / all namespaces)."""
     req = msgs["bastion.v1.CanIRequest"](permission=perm)
     if ns is not None:
         req.namespace = ns
     return harness.unary(ch, msgs, "/bastion.v1.Auth/CanI", req, "bastion.v1.CanIResponse",
                          metadata=metadata)
+
+
+def read_resource(ch, uri):
+    return rpc(ch, "/bastion.v1.Mcp/ReadResource",
+               msgs["bastion.v1.ReadResourceRequest"](uri=uri), "bastion.v1.ReadResourceResponse")
+
+
+def list_resources(ch, cursor=""):
+    return rpc(ch, "/bastion.v1.Mcp/ListResources",
+               msgs["bastion.v1.ListResourcesRequest"](cursor=cursor),
+               "bastion.v1.ListResourcesResponse")
 
 
 def must(ch, tool, **args):
@@ -298,8 +330,8 @@ def denial_message(perm, ns):
 
 
 def configmap(name):
-    return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s}\ndata: {made-by: test-rbac}\n" % (
-        name)
+    return ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s}\n"
+            "data: {made-by: test-rbac}\n" % name)
 
 
 def audit_records(srv):
@@ -320,13 +352,13 @@ class Matrix:
     def __init__(self, srv, policy, setup):
         self.srv, self.policy, self.setup = srv, policy, setup
         self.serial = 0
-        self.cells = []       # (label, expected allowed, expected rule, request id)
+        self.cells = []  # (label, expected allowed, expected rule, request id, perm, ns)
         self.failures = []
 
     def pod(self, ns, running):
         """A single-container pod a deployment owns (a delete brings a replacement). Replacements
         stay Pending for a while in the simulated cluster, so only get_pod_logs asks for a
-        running one, and read-only cells run before the mutating ones (READ_FIRST)."""
+        running one, and read-only cells run before the mutating ones (read_first)."""
         pods = must(self.setup, "list_pods", namespace=ns).list_pods.pods
         for p in pods:
             labels = {lab.key: lab.value for lab in p.labels}
@@ -340,11 +372,12 @@ class Matrix:
         return d.name, d.replicas
 
     def arguments(self, tool, ns, expect_allowed):
-        """The arguments of a cell, and whether a success (not just "not denied") is due."""
+        """The arguments of a cell, naming objects that exist (or, for the create tools, do not
+        exist yet), so that an allowed cell must succeed, not merely escape a denial."""
         self.serial += 1
         tag = "rbac-m%d" % self.serial
         if ns is ALL:
-            return ({"all_namespaces": True} if TOOLS[tool][1] == "ns+all" else {}), True
+            return {"all_namespaces": True} if TOOLS[tool][1] == "ns+all" else {}
         a = {"namespace": ns}
         if tool in ("get_pod", "get_pod_logs", "delete_pod", "restart_pod"):
             a["name"] = self.pod(ns, tool == "get_pod_logs")
@@ -363,21 +396,35 @@ class Matrix:
                      data=[{"key": "k", "value": "v"}])
         elif tool == "create_resource":
             a["manifest"] = configmap(tag)
-        return a, True
+        return a
 
     def cell(self, who_name, who, ch, tool, ns, metadata=None):
+        """One CallTool cell: the tool's permission in ns (ALL = all namespaces / cluster)."""
         perm = TOOLS[tool][0]
         want, rule = self.policy.decide(who, perm, ns)
-        label = "%s %s %s" % (who_name, tool, "<all>" if ns is ALL else ns)
-        args, strict = self.arguments(tool, ns, want)
-        got = call_tool(ch, tool, args, metadata)
+        got = call_tool(ch, tool, self.arguments(tool, ns, want), metadata)
+        self.judge("%s %s %s" % (who_name, tool, "<all>" if ns is ALL else ns), ch, metadata,
+                   perm, ns, want, rule, got, True)
+
+    def resource_cell(self, who_name, who, ch, kind, ns, name):
+        """One ReadResource cell: k8s://NS/KIND/NAME needs the kind's permission in NS. name
+        None: no such object (an allowed read is then NOT_FOUND, still not a denial)."""
+        perm = RESOURCE_KINDS[kind]
+        want, rule = self.policy.decide(who, perm, ns)
+        got = read_resource(ch, "k8s://%s/%s/%s" % (ns, kind, name or "rbac-absent"))
+        self.judge("%s ReadResource %s %s" % (who_name, kind, ns), ch, None, perm, ns, want,
+                   rule, got, name is not None)
+
+    def judge(self, label, ch, metadata, perm, ns, want, rule, got, strict):
+        """Compares a call's outcome, CanI's answer and the model's; records the cell."""
         ci = can_i(ch, perm, ns, metadata)
         problems = []
         if want:
             if got.code == PD:
                 problems.append("denied, expected allowed by %s" % rule)
-            elif strict and (got.code != grpc.StatusCode.OK or got.response.is_error):
-                problems.append("allowed but the tool failed")
+            elif strict and (got.code != grpc.StatusCode.OK
+                             or getattr(got.response, "is_error", False)):
+                problems.append("allowed but the call failed")
         else:
             if got.code != PD:
                 problems.append("expected PERMISSION_DENIED by %s" % rule)
@@ -387,7 +434,7 @@ class Matrix:
             problems.append("CanI says allowed=%s rule=%r, expected %s %r" % (
                 ci.allowed, ci.rule, want, rule))
         if (got.code == PD) == ci.allowed:
-            problems.append("CanI disagrees with CallTool")
+            problems.append("CanI disagrees with the call")
         if problems:
             self.failures.append("%s: %s; got %r" % (label, "; ".join(problems), got))
         self.cells.append((label, want, rule, got.request_id, perm, ns))
@@ -398,7 +445,7 @@ class Matrix:
         `events: {authorization: denials}`)."""
         by_id = {}
         for rec in audit_records(self.srv):
-            if rec.get("request_id") and rec.get("grpc_method", "").endswith("/CallTool"):
+            if rec.get("request_id"):
                 by_id.setdefault(rec["request_id"], []).append(rec)
         bad = []
         for label, want, rule, rid, perm, ns in self.cells:
@@ -485,6 +532,41 @@ def test_example_policy_matrix_roles_x_tools_x_namespaces():
     rules = {c[2] for c in m.cells}
     assert {"deny:protect-kube-system", "no rule matched", "role:admin via binding:admins",
             "role:developer via binding:developers"} <= rules, rules
+
+
+def test_example_policy_matrix_over_resources():
+    """ListResources and ReadResource of every kind in every namespace, for the four roles."""
+    roles = ["admin", "operator", "viewer", "developer"]
+    start = time.monotonic()
+    with harness.Server() as srv:
+        setup = harness.grpc_channel(srv.port, "admin")
+        objects, cursor = {}, ""
+        while True:
+            page = list_resources(setup, cursor)
+            assert page.code == grpc.StatusCode.OK, page
+            for r in page.response.resources:
+                ns, kind, name = r.uri[len("k8s://"):].split("/")
+                objects.setdefault((ns, kind), name)
+            cursor = page.response.next_cursor
+            if not cursor:
+                break
+        assert {k for _, k in objects} == set(RESOURCE_KINDS), objects
+        m = Matrix(srv, EXAMPLE, setup)
+        for role in roles:
+            who = cert_principal(role)
+            with harness.grpc_channel(srv.port, role) as ch:
+                want, rule = EXAMPLE.decide(who, "k8s:namespaces:list", ALL)
+                m.judge("%s ListResources" % role, ch, None, "k8s:namespaces:list", ALL, want,
+                        rule, list_resources(ch), True)
+                for kind in RESOURCE_KINDS:
+                    for ns in NAMESPACES:
+                        m.resource_cell(role, who, ch, kind, ns, objects.get((ns, kind)))
+        m.report()
+        m.check_audit()
+        setup.close()
+    allowed = sum(1 for c in m.cells if c[1])
+    timings["resources matrix"] = "%d cells (%d allowed) in %.1f s" % (
+        len(m.cells), allowed, time.monotonic() - start)
 
 
 def test_deny_beats_allow_matrix():
@@ -613,6 +695,8 @@ class TenantServer:
         "acme-and-globex": ("acme-and-globex", "acme", ["globex-ops", "superusers"], ["k8s:*"]),
         "initech-root": ("initech-root", "initech", ["superusers"], ["k8s:*"]),
         "untenanted": ("untenanted", None, [], []),
+        # Bound by its key id (apikey: keyed), no tenant: pods in any one namespace.
+        "keyed": ("keyed-ci", None, [], []),
     }
 
     def __init__(self):
@@ -636,7 +720,8 @@ class TenantServer:
         return {"name": ident, "tenant": tenant, "groups": groups, "carries": perms,
                 "apikey": kid, "cert": SPIFFE + cert}
 
-    def start(self):
+    def server(self):
+        """The harness.Server (not started: use it as a context manager)."""
         d = tempfile.mkdtemp(prefix="bastion-rbac-tenants-")
         self.seed = os.path.join(d, "seed.yaml")
         with open(self.seed, "w") as f:
@@ -653,12 +738,12 @@ class TenantServer:
         self.srv = harness.Server(policy=os.path.join(POLICIES, "tenants.yaml"), extra=[
             "cluster:", "  seed: %s" % self.seed,
             "auth:", "  api_keys: %s" % keys, "  certificate_identities: %s" % certmap])
-        return self.srv.start()
+        return self.srv
 
 
 def test_tenant_isolation_whatever_the_roles():
     ts = TenantServer()
-    with ts.start() as srv:
+    with ts.server() as srv:
         setup = harness.grpc_channel(srv.port, "admin")
         m = Matrix(srv, TENANTS, setup)
         viewer = harness.grpc_channel(srv.port, "viewer")
@@ -673,26 +758,41 @@ def test_tenant_isolation_whatever_the_roles():
         run_cells(m, principals, TENANT_NAMESPACES)
         m.report()
         m.check_audit()
-        # The model agrees with the point of the exercise: nobody confined to one tenant was
+        # The model agrees with the point of the exercise: nobody confined to a tenant was
         # allowed anything outside it, and each was allowed something inside.
-        by_principal = {}
+        patterns = {t[0]: t[1] for t in TENANTS.tenants}
+        home = {"acme-root": "acme", "acme-carrier": "acme", "acme-pods": "acme",
+                "acme-operator(cert)": "acme", "globex-root": "globex", "globex-member": "globex"}
+        allowed = {}
         for label, want, rule, _, perm, ns in m.cells:
-            by_principal.setdefault(label.split(" ")[0], []).append((want, ns, rule))
-        home = {"acme-root": "acme-", "acme-carrier": "acme-", "acme-pods": "acme-",
-                "acme-operator(cert)": "acme-", "globex-root": "globex-",
-                "globex-member": "globex-"}
-        for who, cells in by_principal.items():
-            if who in home:
-                assert all(ns is not None and ns.startswith(home[who]) or ns == "shared-globex"
-                           and home[who] == "globex-" for want, ns, _ in cells if want), who
-                assert any(want for want, _, _ in cells), who
-            if who in ("acme-and-globex", "initech-root"):
-                assert not any(want for want, _, _ in cells), who
+            allowed.setdefault(label.split(" ")[0], set())
+            if want:
+                allowed[label.split(" ")[0]].add(ns)
+        for who, tenant in home.items():
+            assert allowed[who], who
+            outside = {ns for ns in allowed[who]
+                       if ns is None or not any(ns_match(p, ns) for p in patterns[tenant])}
+            assert not outside, (who, outside)
+        assert not allowed["acme-and-globex"] and not allowed["initech-root"], allowed
         rules = {c[2] for c in m.cells}
-        assert {"tenant:acme confines to acme-*", "tenant:globex confines to globex-*,shared-globex",
-                "tenant:initech undefined", "deny:no-vault-secrets",
-                "carried:k8s:* via api_key"} <= rules, rules
+        assert {"tenant:acme confines to acme-*",
+                "tenant:globex confines to globex-*,shared-globex", "tenant:initech undefined",
+                "deny:no-vault-secrets", "carried:k8s:* via api_key",
+                "role:pods-anywhere via binding:keyed-pods"} <= rules, rules
         timings["tenant matrix"] = "%d cells" % len(m.cells)
+        # The namespace decided on is the namespace acted on: a manifest naming another
+        # tenant's namespace is refused, and nothing appears there.
+        md = (("authorization", "Bearer " + ts.keys["acme-root"]),)
+        for manifest in ("apiVersion: v1\nkind: ConfigMap\n"
+                         "metadata: {name: smuggled, namespace: globex-web}\n",
+                         '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": '
+                         '"smuggled", "namespace": "globex-web", "namespace": "acme-web"}}'):
+            o = call_tool(viewer, "create_resource", {"namespace": "acme-web",
+                                                      "manifest": manifest}, md)
+            assert o.code == grpc.StatusCode.INVALID_ARGUMENT, (manifest, o)
+        created = must(setup, "create_resource", namespace="globex-web",
+                       manifest=configmap("smuggled")).create_resource
+        assert created.created and created.namespace == "globex-web", created
         for ch in (setup, viewer, operator):
             ch.close()
 
@@ -703,9 +803,15 @@ def test_a_token_does_not_lift_the_certificates_tenant():
     certificate's rights into rights outside acme (the token's principal has no tenant, but the
     `cert:` binding still matches the connection's certificate)."""
     ts = TenantServer()
-    with ts.start() as srv:
+    with ts.server() as srv:
         op = harness.grpc_channel(srv.port, "operator")
+        # Control: the certificate alone is confined, and the key alone may do nothing.
+        r = can_i(op, "k8s:pods:list", "globex-web")
+        assert not r.allowed and r.rule == "tenant:acme confines to acme-*", r
         md = (("authorization", "Bearer " + ts.keys["untenanted"]),)
+        with harness.grpc_channel(srv.port, "viewer") as viewer:
+            r = can_i(viewer, "k8s:pods:list", "globex-web", md)
+            assert not r.allowed and r.rule == "no rule matched", r
         leaks = []
         for tool, ns in every_cell(["globex-web", "default", "kube-system"]):
             ci = can_i(op, TOOLS[tool][0], ns, md)
@@ -824,6 +930,11 @@ def test_reload_under_a_stream_of_calls():
                                                                      "\n".join(errors[:10]))
         assert counts["calls"] > 500, counts
         assert srv.alive()
+        # Each SIGHUP left an admin record saying whether something was refused.
+        reloads = [r.get("detail", "") for r in audit_records(srv) if r.get("action") == "reload"]
+        assert len(reloads) == len(sequence), reloads
+        refused = [d for d in reloads if d.startswith("SIGHUP: 1 component(s) refused")]
+        assert len(refused) == sequence.count("reload-broken.yaml"), reloads
         timings["reload"] = "%d reloads (%d refused) under %d calls from 4 threads, 0 failures; " \
             "SIGHUP to logged reload: max %.0f ms" % (
                 len(sequence), sequence.count("reload-broken.yaml"), counts["calls"],
@@ -877,13 +988,13 @@ def generated_hostile(d):
         lol += c + b": &" + c + b" [" + b", ".join([b"*" + p] * 10) + b"]\n"
     put("billion-laughs.yaml", lol, (1, 4, "anchors"))
     put("nul.yaml", b"roles:\n  - name: vie\x00wer\n    permissions: [k8s:pods:list]\n",
-        (None, None, ""))
+        (2, 14, "NUL"))
     put("bad-utf8.yaml", b"roles:\n  - name: vi\xc3\x28ewer\n    permissions: [k8s:pods:list]\n",
-        (None, None, ""))
+        (2, 13, "UTF-8"))
     big = b"roles:\n" + b"".join(b"  - name: r%07d\n    permissions: [k8s:pods:list]\n" % i
                                  for i in range(25000))
     assert len(big) > 1 << 20
-    put("over-1mib.yaml", big, (None, None, ""))
+    put("over-1mib.yaml", big, (None, None, "larger than 1048576 bytes"))
     return out
 
 
@@ -916,10 +1027,11 @@ def test_hostile_policies_refused_at_startup_with_positions_in_milliseconds():
             assert msg[0].startswith("bastiond: %s:%d:%d: " % (path, line, col)), (path, msg)
             assert word in msg[0], (path, word, msg)
         else:
-            assert re.match(r"bastiond: %s(:\d+:\d+)?: " % re.escape(path), msg[0]), (path, msg)
+            # Too big to read: the whole file is the position.
+            assert msg[0].startswith("bastiond: %s: " % path) and word in msg[0], (path, msg)
         # The whole process, start to refusal, costs what a valid config costs: nothing grows
         # with the bomb.
-        assert secs < base + 0.5, (path, secs, base)
+        assert secs < base + 1.0, (path, secs, base)
         worst = max(worst, (secs, os.path.basename(path)))
     # A real start is refused the same way (not only --check-config).
     srv = harness.Server(policy=os.path.join(POLICIES, "hostile", "duplicate-key.yaml"))
@@ -930,31 +1042,43 @@ def test_hostile_policies_refused_at_startup_with_positions_in_milliseconds():
         assert "duplicate-key.yaml:5:5:" in str(e), e
     finally:
         srv.stop()
+        shutil.rmtree(srv.dir, ignore_errors=True)
     shutil.rmtree(gen_dir, ignore_errors=True)
     timings["hostile"] = "%d hostile policies refused; valid --check-config %.0f ms, slowest " \
         "refusal %.0f ms (%s)" % (len(cases), base * 1000, worst[0] * 1000, worst[1])
 
 
 def test_denial_audit_record_carries_the_rule():
-    """One denial, read back with bastion-audit cat: decision, rule, permission, namespace."""
+    """Denials read back with bastion-audit cat: the request record and the authorization event
+    both carry the decision, the deciding rule, the permission and the namespace."""
     with harness.Server() as srv, harness.grpc_channel(srv.port, "viewer") as ch:
         o = call_tool(ch, "delete_pod", {"namespace": "default", "name": "web-1"})
         assert o.code == PD and o.details == denial_message("k8s:pods:delete", "default"), o
         with harness.grpc_channel(srv.port, "admin") as admin:
             o2 = call_tool(admin, "create_secret", {"namespace": "kube-system", "name": "x",
-                                                    "data": [{"key": "k", "value": "v"}]})
+                                                    "data": [{"key": "k", "value": CANARY}]})
         assert o2.code == PD, o2
-        recs = {r.get("request_id"): r for r in audit_records(srv)}
-        rec = recs[o.request_id]
-        assert rec["decision"] == "AUDIT_DECISION_DENY", rec
-        assert rec["decision_rule"] == "no rule matched", rec
-        assert rec["permission"] == "k8s:pods:delete" and rec["namespace"] == "default", rec
-        assert rec["tool"] == "delete_pod" and rec["grpc_status"] == 7, rec
-        assert rec["principal"]["certificate_identity"] == SPIFFE + "viewer", rec
-        rec2 = recs[o2.request_id]
-        assert rec2["decision_rule"] == "deny:protect-kube-system", rec2
-        assert rec2["principal"]["name"] == SPIFFE + "admin", rec2
-        assert all(v.get("value") != "v" for v in rec2.get("arguments", [])), rec2
+        recs = audit_records(srv)
+
+        def records(rid):
+            found = {r.get("event_type"): r for r in recs if r.get("request_id") == rid}
+            assert sorted(found) == ["AUDIT_EVENT_AUTHORIZATION", "AUDIT_EVENT_REQUEST"], found
+            assert sum(1 for r in recs if r.get("request_id") == rid) == 2, rid
+            return found["AUDIT_EVENT_REQUEST"], found["AUDIT_EVENT_AUTHORIZATION"]
+        for rec in records(o.request_id):
+            assert rec["decision"] == "AUDIT_DECISION_DENY", rec
+            assert rec["decision_rule"] == "no rule matched", rec
+            assert rec["permission"] == "k8s:pods:delete" and rec["namespace"] == "default", rec
+            assert rec["tool"] == "delete_pod" and rec["result"] == "denied", rec
+            assert rec["principal"]["certificate_identity"] == SPIFFE + "viewer", rec
+        req, event = records(o.request_id)
+        assert req["grpc_status"] == 7 and req["grpc_message"] == o.details, req
+        assert event["detail"] == ("No role bound to the principal grants k8s:pods:delete in "
+                                   "namespace default."), event
+        for rec in records(o2.request_id):
+            assert rec["decision_rule"] == "deny:protect-kube-system", rec
+            assert rec["principal"]["name"] == SPIFFE + "admin", rec
+            assert CANARY not in json.dumps(rec), rec  # secret values never reach the audit
 
 
 def main():
@@ -965,6 +1089,7 @@ def main():
         harness.run_tests([
             test_list_tools_matches_the_matrix,
             test_example_policy_matrix_roles_x_tools_x_namespaces,
+            test_example_policy_matrix_over_resources,
             test_deny_beats_allow_matrix,
             test_glob_edge_cases_through_the_server,
             test_tenant_isolation_whatever_the_roles,

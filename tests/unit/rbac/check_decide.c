@@ -542,7 +542,11 @@ START_TEST(test_rbac_subjects_match_their_own_field_only)
     ck_assert_int_eq(
         bst_principal_set_name(&who, "spiffe://bastion.local/user/admin", BST_MECH_JWT), BST_OK);
     ck_assert_int_eq(decide(p, &who, "k8s:pods:list", "default", &d), BST_VERDICT_DENY);
+    /* A certificate binding applies only when the certificate authenticated the call: a token
+     * presented over the viewer's certificate neither borrows nor sheds the workload's rights. */
     who.cert_identity = strdup("spiffe://bastion.local/user/viewer");
+    ck_assert_int_eq(decide(p, &who, "k8s:pods:list", "default", &d), BST_VERDICT_DENY);
+    who.mechanism = BST_MECH_MTLS;
     ck_assert_int_eq(decide(p, &who, "k8s:pods:list", "default", &d), BST_VERDICT_ALLOW);
     ck_assert_str_eq(d.rule, "role:viewer via binding:viewers");
     ck_assert_int_eq(decide(p, &who, "k8s:pods:delete", "default", &d), BST_VERDICT_DENY);
