@@ -4,6 +4,7 @@
 #include "audit.h"
 #include "catalogue.h"
 #include "clock.h"
+#include "identity.h"
 #include "log.h"
 #include "pbjson.h"
 
@@ -47,16 +48,35 @@ static const char *result_of(const struct call *c)
     return "success";
 }
 
-/* The argument message of a CallTool request: the oneof member named after the bound tool. */
-static const ProtobufCMessage *tool_args(const struct call *c)
+/* The tool the caller asked for: the bound one, or, when validation refused the call, the
+ * catalogue tool named by the set member of the request's `arguments` oneof (so a refused call
+ * still says what was attempted). */
+static const struct tool *requested_tool(const struct call *c,
+                                         const ProtobufCFieldDescriptor **member)
+{
+    const ProtobufCMessageDescriptor *d;
+    *member = NULL;
+    if (c->request == NULL)
+        return NULL;
+    d = c->request->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) || f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if (*(const uint32_t *)((const char *)c->request + f->quantifier_offset) != f->id)
+            continue;
+        *member = f;
+        return c->tool != NULL ? c->tool : catalogue_find(f->name);
+    }
+    return c->tool;
+}
+
+/* The argument message of a CallTool request: the set oneof member, when it names a tool. */
+static const ProtobufCMessage *tool_args(const struct call *c, const struct tool **tool)
 {
     const ProtobufCFieldDescriptor *f;
-    if (c->tool == NULL || c->request == NULL)
-        return NULL;
-    f = protobuf_c_message_descriptor_get_field_by_name(c->request->descriptor, c->tool->name);
-    if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE || !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
-        return NULL;
-    if (*(const uint32_t *)((const char *)c->request + f->quantifier_offset) != f->id)
+    *tool = requested_tool(c, &f);
+    if (*tool == NULL || f == NULL || strcmp(f->name, (*tool)->name) != 0)
         return NULL;
     return *(const ProtobufCMessage *const *)((const char *)c->request + f->offset);
 }
@@ -64,8 +84,7 @@ static const ProtobufCMessage *tool_args(const struct call *c)
 /* A redacted summary of the tool arguments: every field the caller set, values as compact JSON
  * cut to MAX_ARGUMENT_VALUE bytes, and sensitive fields (the catalogue's per-field table) named
  * but never given. */
-static void add_arguments(struct call *c, Bastion__V1__AuditRecord *r,
-                          const ProtobufCMessage *args)
+static void add_arguments(struct call *c, Bastion__V1__AuditRecord *r, const ProtobufCMessage *args)
 {
     const ProtobufCMessageDescriptor *d = args->descriptor;
     json_t *js = bst_pbjson_encode(args, catalogue_field_lookup, NULL, BST_PBJSON_REDACT);
@@ -87,11 +106,10 @@ static void add_arguments(struct call *c, Bastion__V1__AuditRecord *r,
             const void *member = (const char *)args + f->offset;
             if (f->label == PROTOBUF_C_LABEL_REPEATED
                     ? *(const size_t *)((const char *)args + f->quantifier_offset) == 0
-                    : (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE)
-                          ? *(void *const *)member == NULL
-                          : f->quantifier_offset != 0 &&
-                                !*(const protobuf_c_boolean *)((const char *)args +
-                                                               f->quantifier_offset))
+                : (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE)
+                    ? *(void *const *)member == NULL
+                    : f->quantifier_offset != 0 &&
+                          !*(const protobuf_c_boolean *)((const char *)args + f->quantifier_offset))
                 continue;
         }
         if ((a = call_alloc(c, sizeof(*a))) == NULL)
@@ -123,6 +141,19 @@ static Bastion__V1__AuditPrincipal *principal_of(struct call *c)
     if (m == NULL)
         return NULL;
     bastion__v1__audit_principal__init(m);
+    if (c->authn_outcome == CALL_AUTHN_NOT_RUN && p->cert_identity == NULL &&
+        c->peer_cert != NULL) {
+        /* Refused before authentication (unknown method, bad framing): the verified client
+         * certificate still says who was calling. */
+        struct bst_principal tmp;
+        bst_principal_init(&tmp);
+        if (authn_cert_identity(c->peer_cert, &tmp, NULL) == BST_OK) {
+            m->certificate_identity = call_strdup(c, tmp.cert_identity);
+            m->certificate_fingerprint_sha256 = call_strdup(c, tmp.fingerprint);
+        }
+        bst_principal_dispose(&tmp);
+        return m;
+    }
     m->name = p->name;
     m->has_mechanism = 1;
     m->mechanism = (Bastion__V1__AuthMechanism)p->mechanism;
@@ -146,7 +177,11 @@ static void fill_common(struct call *c, Bastion__V1__AuditRecord *r, Bastion__V1
     r->principal = principal_of(c);
     r->peer_address = c->peer;
     r->grpc_method = (char *)c->path;
-    r->tool = c->tool != NULL ? (char *)c->tool->name : NULL;
+    {
+        const ProtobufCFieldDescriptor *member;
+        const struct tool *tool = requested_tool(c, &member);
+        r->tool = tool != NULL ? (char *)tool->name : NULL;
+    }
     r->permission = (char *)c->permission;
     r->namespace_ = (char *)c->namespace_;
     r->request_id = c->id.hex;
@@ -176,6 +211,7 @@ enum call_next auditlog_record(struct call *c)
     struct audit *a = atomic_load(&writer);
     Bastion__V1__AuditRecord r;
     const ProtobufCMessage *args;
+    const struct tool *requested;
 
     if (a == NULL)
         return CALL_NEXT;
@@ -208,7 +244,7 @@ enum call_next auditlog_record(struct call *c)
     r.detail = c->detail[0] ? c->detail : NULL;
     r.has_duration_us = 1;
     r.duration_us = (uint64_t)((bst_mono_ns() - c->start_mono_ns) / 1000);
-    if ((args = tool_args(c)) != NULL) {
+    if ((args = tool_args(c, &requested)) != NULL) {
         const ProtobufCFieldDescriptor *f =
             protobuf_c_message_descriptor_get_field_by_name(args->descriptor, "name");
         if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING)

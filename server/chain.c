@@ -26,8 +26,8 @@ void chain_set_rbac(struct rbac *r)
     atomic_store(&policy_holder, r);
 }
 
-enum bst_verdict chain_decide(const struct call *c, const char *permission,
-                              const char *namespace_, struct bst_decision *out)
+enum bst_verdict chain_decide(const struct call *c, const char *permission, const char *namespace_,
+                              struct bst_decision *out)
 {
     struct rbac *r = atomic_load(&policy_holder);
     const struct rbac_policy *p;
@@ -54,10 +54,9 @@ static enum call_next stage_identity(struct call *c)
     if (authn_cert_identity(c->peer_cert, &c->principal, &err) != BST_OK) {
         c->authn_outcome = CALL_AUTHN_FAILED;
         snprintf(c->detail, sizeof(c->detail), "client certificate: %.200s", err.msg);
-        return call_fail(c,
-                         err.code == BST_RESOURCE_EXHAUSTED ? BST_RESOURCE_EXHAUSTED
-                                                            : BST_UNAUTHENTICATED,
-                         "%s", err.msg);
+        return call_fail(
+            c, err.code == BST_RESOURCE_EXHAUSTED ? BST_RESOURCE_EXHAUSTED : BST_UNAUTHENTICATED,
+            "%s", err.msg);
     }
     return CALL_NEXT;
 }

@@ -58,8 +58,8 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
     (void)what;
     bst_log(BST_LOG_INFO, "reload_start", "trigger", "SIGHUP", NULL);
     refused = bst_reload_all();
-    snprintf(detail, sizeof(detail), "SIGHUP: %d component(s) refused their new input%s",
-             refused, refused ? " and kept the previous snapshot (see the log)" : "");
+    snprintf(detail, sizeof(detail), "SIGHUP: %d component(s) refused their new input%s", refused,
+             refused ? " and kept the previous snapshot (see the log)" : "");
     if (audit != NULL)
         audit_admin_event(audit, "reload", detail);
 }
@@ -99,8 +99,7 @@ static int write_port_file(const char *path, int port)
 /* Loads the authorization policy against the permissions the catalogue uses (tools and
  * resources), so a policy that
  * names a permission no tool has is refused at load time. */
-static enum bst_status policy_open(const struct config *cfg, struct rbac **out,
-                                   struct bst_err *err)
+static enum bst_status policy_open(const struct config *cfg, struct rbac **out, struct bst_err *err)
 {
     const char *known[256];
     size_t n = 0;
@@ -297,16 +296,21 @@ out:
         event_base_free(main_base);
     /* The registry has no per-component removal: clear it before freeing what it points to. */
     bst_reload_clear();
-    /* The loops have stopped. Closing the audit log writes what is queued and answers every
-     * record still waiting; the calls behind them are then finished by workers_free. */
+    /* The loops have stopped, but calls whose streams are gone may still be held elsewhere.
+     * Stop each producer of resumptions in turn and finish what it hands back, so every call
+     * is recorded exactly once and nothing is resumed onto freed memory: first the scrypt pool
+     * (queued logins are answered UNAVAILABLE), then the audit log (writes what is queued and
+     * answers every record still waiting). */
+    chain_set_authn(NULL);
+    authn_free(authn);
+    workers_finish_resumed(&srv);
     auditlog_install(NULL);
     audit_free(audit);
+    workers_finish_resumed(&srv);
     workers_free(&srv);
     tls_holder_free(srv.tls);
     chain_set_rbac(NULL);
     rbac_free(rbac);
-    chain_set_authn(NULL);
-    authn_free(authn);
     kube_backend_free(kube);
     catalogue_shutdown();
     config_dispose(&srv.cfg);

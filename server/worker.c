@@ -249,13 +249,21 @@ void workers_join(struct server *srv)
         pthread_join(srv->workers[i].thread, NULL);
 }
 
+void workers_finish_resumed(struct server *srv)
+{
+    for (size_t i = 0; i < srv->n_workers; i++) {
+        struct worker *w = &srv->workers[i];
+        h2_close_all(w);
+        if (w->wake_ev != NULL)
+            wake_cb(-1, 0, w);
+    }
+}
+
 void workers_free(struct server *srv)
 {
     for (size_t i = 0; i < srv->n_workers; i++) {
         struct worker *w = &srv->workers[i];
         h2_close_all(w);
-        /* Calls resumed after the loop stopped (e.g. by the audit writer's last answers) are
-         * finished here: their streams are gone, so this only records and releases them. */
         if (w->wake_ev != NULL)
             wake_cb(-1, 0, w);
         if (w->listener != NULL)

@@ -16,6 +16,11 @@ void workers_drain(struct server *srv);
 /* Waits for every worker thread to leave its loop. */
 void workers_join(struct server *srv);
 
+/* After the loops have stopped: closes what connections remain and continues the calls other
+ * threads resumed since (their streams are gone, so this records and releases them). Call it
+ * after stopping each component that can resume calls. */
+void workers_finish_resumed(struct server *srv);
+
 /* Frees what workers_start created (threads must have been joined). */
 void workers_free(struct server *srv);
 

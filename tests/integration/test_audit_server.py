@@ -5,15 +5,19 @@ and hash chain parsed from the byte layout in docs/audit.md) and by `bastion-aud
 
 Checked: exactly one request record per call under concurrent load, matched by the x-request-id
 response header, for successes, failed authentication, denials, unknown methods and invalid
-arguments, in each audit mode; refused TLS handshakes as connection records; kill -9 under load
-in blocking mode loses no acknowledged record and a restart records the torn tail; a full disk
-(a small tmpfs) and a file size limit (RLIMIT_FSIZE) fail calls closed with UNAVAILABLE, and the
-tmpfs case recovers by itself when space returns; no password, API key or token reaches the
-audit files or the server log; SIGHUP is an admin event; `bastion-audit` escapes control
-characters that callers sent.
+arguments, in each audit mode; calls ended by a deadline or a reset while a stage (scrypt) still
+holds them, and such calls at shutdown, recorded once; refused TLS handshakes as connection
+records; kill -9 under load in blocking mode loses no acknowledged record and a restart records
+the torn tail; a second writer on the same directory is refused; a full disk (a small tmpfs)
+fails blocking calls closed with UNAVAILABLE and recovers by itself when space returns, while
+batch mode keeps the records and writes them then; a file size limit (RLIMIT_FSIZE) fails closed
+without killing bastiond; no password, API key, token or secret value reaches the audit files or
+the server log; SIGHUP is an admin event; `bastion-audit` escapes control characters that
+callers sent. The tmpfs tests need root (mount); elsewhere they say SKIP and pass.
 
 Run with Debian's /usr/bin/python3."""
 
+import atexit
 import collections
 import hashlib
 import json
@@ -21,6 +25,7 @@ import os
 import re
 import resource
 import secrets as pysecrets
+import shutil
 import signal
 import socket
 import ssl
@@ -141,9 +146,10 @@ class Log:
         assert seqs == list(range(1, len(seqs) + 1)), "sequences are not 1..%d" % len(seqs)
 
     def of_type(self, name):
-        return [r for r in self.records
-                if r.event_type == audit_classes()["AuditRecord"].DESCRIPTOR.fields_by_name[
-                    "event_type"].enum_type.values_by_name["AUDIT_EVENT_" + name].number]
+        """Records of one event type, by its enum name without AUDIT_EVENT_ (e.g. REQUEST)."""
+        enum = audit_classes()["AuditRecord"].DESCRIPTOR.fields_by_name["event_type"].enum_type
+        number = enum.values_by_name["AUDIT_EVENT_" + name].number
+        return [r for r in self.records if r.event_type == number]
 
     def by_request_id(self, type_name):
         out = collections.defaultdict(list)
@@ -185,6 +191,7 @@ def secrets():
             if len(p) == 3 and p[0] in ("api_key", "password"):
                 creds[(p[0], p[1])] = p[2]
         _secrets = {"dir": d, "creds": creds}
+        atexit.register(shutil.rmtree, os.path.dirname(d), True)
     return _secrets
 
 
@@ -226,6 +233,19 @@ def restart(srv):
     os.replace(srv.log_path, srv.log_path + ".%d" % srv.proc.pid)
     os.unlink(srv.port_file)
     return srv.start()
+
+
+def done(srv):
+    """End of a test: stops srv if it still runs, and removes its directory unless the test is
+    failing (then it is kept, and named, for a look)."""
+    if srv is None:
+        return
+    if srv.alive() or (srv.proc is not None and not srv.log.closed):
+        srv.stop()
+    if sys.exc_info()[0] is None:
+        shutil.rmtree(srv.dir, ignore_errors=True)
+    else:
+        sys.stderr.write("--- bastiond directory kept: %s\n" % srv.dir)
 
 
 def stop_ok(srv):
@@ -412,8 +432,7 @@ def check_one_record_per_call(mode, threads, per_thread):
             assert stat.S_IMODE(st.st_mode) == 0o600, (n, oct(st.st_mode))
         return len(results)
     finally:
-        if srv.alive():
-            srv.stop()
+        done(srv)
 
 
 # ---- Tests --------------------------------------------------------------------------------------
@@ -486,8 +505,7 @@ def test_refused_tls_handshakes_are_connection_records():
         lines = cat(srv.audit_dir, "--type", "connection").decode().splitlines()
         assert len(lines) == 3, lines
     finally:
-        if srv.alive():
-            srv.stop()
+        done(srv)
 
 
 def test_kill_9_under_load_in_blocking_mode_loses_no_acknowledged_record():
@@ -566,8 +584,7 @@ def test_kill_9_under_load_in_blocking_mode_loses_no_acknowledged_record():
         assert len(requests2[after.rid]) == 1
         assert len(segment_names(srv.audit_dir)) == 2
     finally:
-        if srv.alive():
-            srv.stop()
+        done(srv)
 
 
 def tagged_channel(port, name, user_agent):
@@ -628,8 +645,7 @@ def test_calls_ended_by_deadline_or_cancel_during_a_slow_stage_are_recorded_once
                                  CODES["UNAUTHENTICATED"]}, statuses
         print("  client saw %s; records say %s" % (dict(codes), dict(statuses)))
     finally:
-        if srv.alive():
-            srv.stop()
+        done(srv)
 
 
 def test_stopping_while_logins_are_in_flight_exits_cleanly_and_records_every_call():
@@ -663,8 +679,7 @@ def test_stopping_while_logins_are_in_flight_exits_cleanly_and_records_every_cal
         assert len(mine) == 16 and len({r.request_id for r in mine}) == 16, (
             "16 calls, %d request records" % len(mine))
     finally:
-        if srv.alive():
-            srv.stop()
+        done(srv)
 
 
 def test_a_second_bastiond_on_the_same_audit_directory_is_refused():
@@ -676,6 +691,8 @@ def test_a_second_bastiond_on_the_same_audit_directory_is_refused():
             raise AssertionError("two writers share %s" % first.audit_dir)
         except RuntimeError as e:
             assert "audit" in str(e), e
+        finally:
+            done(second)
         assert first.alive()
         ch = harness.grpc_channel(first.port, "admin")
         assert ping(ch).code == "OK"
@@ -684,8 +701,7 @@ def test_a_second_bastiond_on_the_same_audit_directory_is_refused():
         code, out = verify(first.audit_dir)
         assert code == 0, out
     finally:
-        if first.alive():
-            first.stop()
+        done(first)
 
 
 def fill(path):
@@ -759,8 +775,7 @@ def test_disk_full_fails_closed_with_unavailable_and_recovers_when_space_returns
         print("  %d calls refused while full, recovered in %d; violation: %s" % (
             len(refused), len(refused) - 5 + 1, violations[0].detail))
     finally:
-        if srv is not None and srv.alive():
-            srv.stop()
+        done(srv)
         subprocess.run(["umount", root], check=False)
         os.rmdir(root)
 
@@ -800,8 +815,7 @@ def test_disk_full_in_batch_mode_keeps_records_and_writes_them_when_space_return
         print("  %d calls while full, all recorded once space returned; violation: %s" % (
             len(during), violations[0].detail))
     finally:
-        if srv is not None and srv.alive():
-            srv.stop()
+        done(srv)
         subprocess.run(["umount", root], check=False)
         os.rmdir(root)
 
@@ -846,8 +860,7 @@ def test_file_size_limit_fails_closed_and_a_restart_without_it_recovers():
         print("  %d calls recorded under a 48 KiB limit, then UNAVAILABLE; restart recovered"
               % len(ok))
     finally:
-        if srv.alive():
-            srv.stop()
+        done(srv)
 
 
 def test_no_password_api_key_or_token_reaches_the_audit_files_or_the_log():
@@ -910,8 +923,7 @@ def test_no_password_api_key_or_token_reaches_the_audit_files_or_the_log():
         for r in (failed, bad_key, bad_jwt):
             assert len(log.by_request_id("AUTHENTICATION").get(r.rid, [])) == 1, r
     finally:
-        if srv.alive():
-            srv.stop()
+        done(srv)
 
 
 def test_sighup_is_a_reload_admin_event():
@@ -932,8 +944,7 @@ def test_sighup_is_a_reload_admin_event():
         lines = cat(srv.audit_dir, "--type", "admin").decode().splitlines()
         assert [json.loads(line)["action"] for line in lines] == log.actions()
     finally:
-        if srv.alive():
-            srv.stop()
+        done(srv)
 
 
 def strings(v):
@@ -989,8 +1000,7 @@ def test_bastion_audit_escapes_control_characters_that_callers_sent():
             assert shown.get("namespace", "") == rec.namespace
         assert b"\\u001b" in out
     finally:
-        if srv.alive():
-            srv.stop()
+        done(srv)
 
 
 if __name__ == "__main__":

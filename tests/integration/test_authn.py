@@ -14,9 +14,14 @@ test_cert_from_another_ca_gets_unknown_ca_48, test_expired_cert_gets_certificate
 test_revoked_cert_gets_certificate_revoked_44).
 
 Servers: `main` (API keys, users, external issuers, our signing key, a certificate mapping, a
-policy of our own; leeway 0 so an issued token expires on time), `strict` (require_token, and a
-small limit on bad credentials per address), `rotation` (API keys only, reloaded under load) and
-`dev` (the `auth:` section of configs/bastion.yaml over what scripts/gen-dev-secrets.sh makes).
+policy of our own; leeway 0 so an issued token expires on time), `strict` (require_token,
+client_auth optional, small per-address limits on bad credentials and failed logins), and, each
+for one test, `optional` (no certificate required; a scrypt pool of 1 with a queue of 1),
+`rotation` (API keys only, reloaded under load) and `dev` (the `auth:` section of
+configs/bastion.yaml over what scripts/gen-dev-secrets.sh makes). Loopback addresses other than
+127.0.0.1 (127.0.0.2-6) stand for other clients where a test needs its own source address.
+Timing of wrong API keys and unknown users is measured in the unit tests (tests/unit/auth/),
+where network noise does not drown it.
 
 A token issued at the start with the shortest lifetime (60 s) is checked again at the end, after
 it expired: the file sleeps only for what is left of that minute.
@@ -28,6 +33,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -70,6 +76,13 @@ strict_srv = None
 T0 = time.monotonic()
 SECRETS = []         # every secret the servers were given or issued: never in logs or messages
 SEEN_MESSAGES = []   # every grpc-message a refusal carried
+TEMP_DIRS = []       # directories of secrets made here, removed at the end whatever happened
+
+
+def mkdtemp(prefix):
+    d = tempfile.mkdtemp(prefix=prefix)
+    TEMP_DIRS.append(d)
+    return d
 
 
 def now():
@@ -153,7 +166,7 @@ class Secrets:
     """Keys, users and issuers of the main server, written to a 0700 directory."""
 
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="bastion-authn-")
+        self.dir = mkdtemp("bastion-authn-")
         os.chmod(self.dir, 0o700)
         t = now()
         # API keys.
@@ -630,6 +643,15 @@ def attack_cases():
     cases.append(("HS256 signed with the RSA public key PEM, kid hs256",
                   bearer(forge.hs_token({"alg": "HS256", "kid": "hs256"}, c, S.rsa_pub_pem)),
                   MSG_TOKEN, r"signature does not verify"))
+    # The same attack on our own tokens: HS256 keyed with our ES256 public key (anyone may have
+    # it: it is what `bastion keys jwks` publishes), under our own kid, iss and aud.
+    own_kid = forge.decode_unverified(early["token"])[0]["kid"]
+    own_pub = S.own_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+    cases.append(("HS256 signed with our own ES256 public key PEM",
+                  bearer(forge.hs_token({"alg": "HS256", "kid": own_kid},
+                                        claims(sub="admin", iss=OWN_ISS, aud=OWN_AUD), own_pub)),
+                  MSG_TOKEN, r"kid pins ES256 but the token says HS256"))
     # Pinned algorithm: a correct RS384 signature under the RS256 kid.
     cases.append(("RS384 token under the RS256 kid", bearer(pyjwt_token("RS384", c, kid="rs256")),
                   MSG_TOKEN, r"kid pins RS256 but the token says RS384"))
@@ -1128,7 +1150,7 @@ def wait_for(pred, what, timeout=10):
 
 
 def test_api_keys_rotate_on_sighup_under_a_stream_of_calls():
-    d = tempfile.mkdtemp(prefix="bastion-rot-")
+    d = mkdtemp("bastion-rot-")
     a, b, c = new_api_key(), new_api_key(), new_api_key()
     keys_file = os.path.join(d, "api-keys.yaml")
     write_secret(keys_file, api_keys_yaml([
@@ -1232,7 +1254,7 @@ def auth_block_of_dev_config():
 def test_dev_config_auth_section_works_with_gen_dev_secrets():
     """scripts/gen-dev-secrets.sh output, read through configs/bastion.yaml's own `auth:`
     section (its relative paths resolved as in the repository: configs/ next to certs/dev/)."""
-    root = tempfile.mkdtemp(prefix="bastion-devcfg-")
+    root = mkdtemp("bastion-devcfg-")
     os.makedirs(os.path.join(root, "configs"))
     dev = os.path.join(root, "certs", "dev")
     subprocess.run([os.path.join(harness.SRC, "scripts", "gen-dev-secrets.sh"), dev], check=True,
@@ -1306,7 +1328,11 @@ def check_no_secrets(srv):
 
 
 def test_no_secret_in_messages_log_or_audit():
+    """Every secret of the file (keys, passwords, HS secrets, the signing key, every token and
+    its signature) against every message a caller saw, and the logs and audit logs of the two
+    long-lived servers (the others are checked before they stop)."""
     check_no_secrets(main_srv)
+    check_no_secrets(strict_srv)
 
 
 def test_issued_token_is_refused_after_its_expiry():
@@ -1353,8 +1379,9 @@ def main():
             test_issued_token_is_refused_after_its_expiry,
             test_no_secret_in_messages_log_or_audit,
         ])
-        check_no_secrets(strict_srv)
         close_channels()
+    for d in TEMP_DIRS:
+        shutil.rmtree(d, ignore_errors=True)
     print("total %.1f s" % (time.monotonic() - T0))
     sys.exit(code)
 

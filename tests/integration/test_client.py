@@ -501,6 +501,61 @@ def test_generated_stub_works_over_the_adapter():
         assert d.cmd("stub_async") == ("OK", {"closure": "response"})
 
 
+_secrets = None
+
+
+def dev_secrets():
+    """API keys, passwords and the token signing key from scripts/gen-dev-secrets.sh, once."""
+    global _secrets
+    if _secrets is None:
+        d = os.path.join(tempfile.mkdtemp(prefix="bastion-secrets-"), "dev")
+        subprocess.run([os.path.join(harness.SRC, "scripts", "gen-dev-secrets.sh"), d],
+                       check=True, stdout=subprocess.DEVNULL)
+        creds = {}
+        with open(os.path.join(d, "dev-credentials.txt")) as f:
+            for line in f:
+                p = line.split()
+                if len(p) == 3 and p[0] in ("api_key", "password"):
+                    creds[(p[0], p[1])] = p[2]
+        _secrets = {"dir": d, "creds": creds}
+    return _secrets
+
+
+def test_credentials_per_channel_and_per_call_reach_the_server():
+    sec = dev_secrets()
+    d = sec["dir"]
+    key = lambda user: sec["creds"][("api_key", user)]  # noqa: E731
+    auth = ["auth:", "  api_keys: %s" % os.path.join(d, "api-keys.yaml"),
+            "  users: %s" % os.path.join(d, "users.yaml"),
+            "  token:", "    signing_key: %s" % os.path.join(d, "token-signing.pem")]
+    with harness.Server(extra=auth) as s:
+        with Driver(s.port, extra=["--api-key", key("viewer")]) as dr:
+            r = dr.call("bastion.v1.Auth", "WhoAmI")
+            assert r[0] == "OK" and r[1]["principal"]["name"] == "viewer", r
+            assert r[1]["principal"]["mechanism"] == "AUTH_MECHANISM_API_KEY", r
+            # A per-call credential replaces the channel's.
+            r = dr.call("bastion.v1.Auth", "WhoAmI", opts="--api-key " + key("developer"))
+            assert r[0] == "OK" and r[1]["principal"]["name"] == "developer", r
+            r = dr.call("bastion.v1.Auth", "WhoAmI", opts="--token bst_not_a_key")
+            assert r[0] == "UNAUTHENTICATED", r
+            # A password for a JWT, then the JWT as the bearer token of one call.
+            r = dr.call("bastion.v1.Auth", "IssueToken",
+                        {"username": "operator", "password": sec["creds"][("password", "operator")]})
+            assert r[0] == "OK" and r[1]["token"], r
+            r = dr.call("bastion.v1.Auth", "WhoAmI", opts="--token " + r[1]["token"])
+            assert r[0] == "OK" and r[1]["principal"]["name"] == "operator", r
+            assert r[1]["principal"]["mechanism"] == "AUTH_MECHANISM_JWT", r
+        rc, out, err = cli("whoami", env={"BASTION_SERVER": "127.0.0.1:%d" % s.port,
+                                          "BASTION_CA": pki("ca.crt"),
+                                          "BASTION_CERT": harness.cert("admin")[0],
+                                          "BASTION_KEY": harness.cert("admin")[1],
+                                          "BASTION_TOKEN": key("viewer")})
+        assert rc == 0 and "principal:    viewer" in out and "api_key" in out, (out, err)
+        rc, out, err = cli("--server", "127.0.0.1:%d" % s.port, "--api-key", "bst_wrong",
+                           "whoami")
+        assert rc == 3 and err.startswith("UNAUTHENTICATED: "), (rc, err)
+
+
 def test_example_builds_against_the_installed_library_and_runs():
     prefix = tempfile.mkdtemp(prefix="bastion-install-")
     try:
@@ -575,6 +630,7 @@ def main():
                 test_keepalive_ping_detects_a_frozen_server,
                 test_wrong_ca_and_wrong_name_are_refused_by_the_library,
                 test_generated_stub_works_over_the_adapter,
+                test_credentials_per_channel_and_per_call_reach_the_server,
                 test_example_builds_against_the_installed_library_and_runs,
                 test_server_is_alive_at_the_end,
             ])
