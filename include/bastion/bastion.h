@@ -233,10 +233,10 @@ BASTION_API void bastion_call_cancel(bastion_call *call);
  * status. E_ARGUMENT if called on the channel's I/O thread (it would wait forever). */
 BASTION_API bastion_status bastion_call_wait(bastion_call *call);
 
-/* After completion: the status, the message ("" on success; valid while the call is held), and
- * the response. take_response transfers the response to the caller (free with
- * bastion_response_free); it returns NULL if the status is not OK, the call has not completed,
- * the callback received the response, or it was already taken. */
+/* After completion: the status (BASTION_E_ARGUMENT before), the message ("" on success; valid
+ * while the call is held), and the response. take_response transfers the response to the caller
+ * (free with bastion_response_free); it returns NULL if the status is not OK, the call has not
+ * completed, the callback received the response, or it was already taken. */
 BASTION_API bastion_status bastion_call_status(const bastion_call *call);
 BASTION_API const char *bastion_call_message(const bastion_call *call);
 BASTION_API ProtobufCMessage *bastion_call_take_response(bastion_call *call);
