@@ -512,10 +512,10 @@ enum bst_status authn_authenticate(struct authn *a, const struct authn_request *
     rv = kind == CRED_API_KEY ? check_apikey(a, cred, out, reason, reason_len)
                               : check_jwt(a, cred, out, reason, reason_len);
     if (a->cred_lim != NULL && addr[0] != '\0') {
-        if (rv == BST_RESOURCE_EXHAUSTED)
-            limiter_cancel(a->cred_lim, addr);
+        if (rv == BST_OK || rv == BST_RESOURCE_EXHAUSTED)
+            limiter_cancel(a->cred_lim, addr); /* a valid credential forgives nothing either */
         else
-            limiter_finish(a->cred_lim, addr, NULL, rv == BST_OK, 0, bst_mono_ns());
+            limiter_finish(a->cred_lim, addr, NULL, 0, 0, bst_mono_ns());
     }
     if (rv == BST_OK)
         return BST_OK;
@@ -598,8 +598,10 @@ static void login_run(struct pool_job *pj)
     bst_snap_put(a->users, users);
     /* Only a wrong password or an unknown name counts as a failure: a signing problem is ours. */
     limiter_finish(a->user_lim, j->username, j->addr, ok, ok && st == BST_OK, bst_mono_ns());
-    if (ok || st != BST_INTERNAL)
-        limiter_finish(a->addr_lim, j->addr, NULL, ok, 0, bst_mono_ns());
+    /* A success ends the attempt but forgives nothing: the address's failures expire with the
+     * window, so an attacker's own account cannot reset a password spray. */
+    if (!ok && st != BST_INTERNAL)
+        limiter_finish(a->addr_lim, j->addr, NULL, 0, 0, bst_mono_ns());
     else
         limiter_cancel(a->addr_lim, j->addr);
     j->done(j->arg, st, token, exp, msg, reason);

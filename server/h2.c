@@ -279,6 +279,28 @@ static void stream_respond(struct stream *s, enum bst_status status, const char 
     }
 }
 
+/* An unknown :path is peer text that may carry a credential (`?api_key=...`, a key pasted as a
+ * segment), and it goes to the log and the audit record: keep what precedes a query or fragment,
+ * at most 128 bytes, mask anything from a "bst_" key prefix on, and say how much was dropped. */
+static const char *redacted_path(struct call *call, const char *p, size_t n)
+{
+    char buf[128 + 48];
+    size_t keep = 0;
+
+    while (keep < n && keep < 128 && p[keep] != '?' && p[keep] != '#')
+        keep++;
+    for (size_t i = 0; i + 4 <= keep; i++) {
+        if (memcmp(p + i, "bst_", 4) == 0) {
+            keep = i;
+            break;
+        }
+    }
+    snprintf(buf, sizeof(buf), "%.*s", (int)keep, p);
+    if (keep < n)
+        snprintf(buf + keep, sizeof(buf) - keep, "[%zu bytes redacted]", n - keep);
+    return call_strdup(call, buf);
+}
+
 /* Schedules conn_flush on the loop. Responses are submitted from nghttp2 callbacks, timers and
  * other threads' completions; sending (and possibly freeing the connection) happens only here,
  * outside every callback. */
@@ -366,7 +388,9 @@ static int on_request_headers(struct conn *c, struct stream *s)
     }
     s->call = call;
     call->loop = c->w;
-    call->path = s->path != NULL ? call_strndup(call, s->path, s->path_len) : "";
+    call->path = s->path == NULL ? ""
+                 : m != NULL   ? call_strndup(call, s->path, s->path_len)
+                               : redacted_path(call, s->path, s->path_len);
     snprintf(call->peer, sizeof(call->peer), "%s", c->peer);
     if (c->peer_cert != NULL) {
         X509_up_ref(c->peer_cert);
