@@ -188,34 +188,13 @@ void audit_config_dispose(struct audit_config *cfg)
     bst_yaml_decoded_free(audit_config_fields, cfg);
 }
 
-/* Makes *path relative to the directory of config_path when it is relative. */
-static int resolve(char **path, const char *config_path)
-{
-    const char *slash = strrchr(config_path, '/');
-    char *joined;
-    size_t dl, pl;
-
-    if (*path == NULL || (*path)[0] == '\0' || (*path)[0] == '/' || slash == NULL)
-        return 0;
-    dl = (size_t)(slash - config_path);
-    pl = strlen(*path);
-    joined = malloc(dl + 1 + pl + 1);
-    if (joined == NULL)
-        return -1;
-    memcpy(joined, config_path, dl);
-    joined[dl] = '/';
-    memcpy(joined + dl + 1, *path, pl + 1);
-    free(*path);
-    *path = joined;
-    return 0;
-}
-
+/* Resolves every path member against the configuration file (bst_yaml_resolve_path). */
 enum bst_status audit_config_resolve(struct audit_config *cfg, const char *config_path)
 {
-    if (resolve(&cfg->directory, config_path) != 0 ||
-        resolve(&cfg->signing.key, config_path) != 0 ||
-        resolve(&cfg->signing.public_keys_dir, config_path) != 0 ||
-        resolve(&cfg->webhook.ca_file, config_path) != 0)
+    if (bst_yaml_resolve_path(&cfg->directory, config_path) != 0 ||
+        bst_yaml_resolve_path(&cfg->signing.key, config_path) != 0 ||
+        bst_yaml_resolve_path(&cfg->signing.public_keys_dir, config_path) != 0 ||
+        bst_yaml_resolve_path(&cfg->webhook.ca_file, config_path) != 0)
         return BST_RESOURCE_EXHAUSTED;
     return BST_OK;
 }

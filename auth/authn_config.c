@@ -115,28 +115,7 @@ const struct bst_field authn_config_fields[] = {
     {.name = NULL},
 };
 
-/* Joins dir-of(config_path) and *path when *path is relative and non-empty. */
-static int resolve(char **path, const char *config_path)
-{
-    const char *slash = strrchr(config_path, '/');
-    size_t dl, pl;
-    char *joined;
-
-    if (*path == NULL || (*path)[0] == '\0' || (*path)[0] == '/' || slash == NULL)
-        return 0;
-    dl = (size_t)(slash - config_path);
-    pl = strlen(*path);
-    joined = malloc(dl + 1 + pl + 1);
-    if (joined == NULL)
-        return -1;
-    memcpy(joined, config_path, dl);
-    joined[dl] = '/';
-    memcpy(joined + dl + 1, *path, pl + 1);
-    free(*path);
-    *path = joined;
-    return 0;
-}
-
+/* Resolves every PATH member against the configuration file (bst_yaml_resolve_path). */
 enum bst_status authn_config_resolve_paths(struct authn_config *cfg, const char *config_path)
 {
     char **paths[] = {&cfg->api_keys,
@@ -147,7 +126,7 @@ enum bst_status authn_config_resolve_paths(struct authn_config *cfg, const char 
                       &cfg->token.signing_key,
                       &cfg->token.verify_jwks};
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
-        if (resolve(paths[i], config_path) != 0)
+        if (bst_yaml_resolve_path(paths[i], config_path) != 0)
             return BST_RESOURCE_EXHAUSTED;
     return BST_OK;
 }

@@ -1251,3 +1251,24 @@ void bst_yaml_decoded_free(const struct bst_field *table, void *target)
             bst_yaml_decoded_free(f->section, (char *)target + f->offset);
     }
 }
+
+int bst_yaml_resolve_path(char **path, const char *config_path)
+{
+    const char *slash = strrchr(config_path, '/');
+    char *joined;
+    size_t dl, pl;
+
+    if (*path == NULL || (*path)[0] == '\0' || (*path)[0] == '/' || slash == NULL)
+        return 0;
+    dl = (size_t)(slash - config_path);
+    pl = strlen(*path);
+    joined = malloc(dl + 1 + pl + 1);
+    if (joined == NULL)
+        return -1;
+    memcpy(joined, config_path, dl);
+    joined[dl] = '/';
+    memcpy(joined + dl + 1, *path, pl + 1);
+    free(*path);
+    *path = joined;
+    return 0;
+}

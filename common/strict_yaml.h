@@ -125,6 +125,11 @@ struct bst_field {
 enum bst_status bst_yaml_decode(const struct bst_yaml_doc *doc, const struct bst_yaml_node *map,
                                 const struct bst_field *table, void *target, struct bst_err *err);
 
+/* Makes *path (a malloc'd string read from the file at config_path) relative to that file's
+ * directory when it is relative; absolute paths and "" are left alone. Every path in every
+ * configuration file is resolved this way. Returns 0, or -1 when out of memory (*path kept). */
+int bst_yaml_resolve_path(char **path, const char *config_path);
+
 /* Frees the BST_F_STRING members that bst_yaml_decode stored in target. */
 void bst_yaml_decoded_free(const struct bst_field *table, void *target);
 

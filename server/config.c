@@ -127,28 +127,6 @@ static const struct bst_field top_fields[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
-/* Makes a relative path relative to the config file's directory. */
-static int resolve(char **path, const char *config_path)
-{
-    const char *slash = strrchr(config_path, '/');
-    char *joined;
-    size_t dl, pl;
-
-    if (*path == NULL || (*path)[0] == '\0' || (*path)[0] == '/' || slash == NULL)
-        return 0;
-    dl = (size_t)(slash - config_path);
-    pl = strlen(*path);
-    joined = malloc(dl + 1 + pl + 1);
-    if (joined == NULL)
-        return -1;
-    memcpy(joined, config_path, dl);
-    joined[dl] = '/';
-    memcpy(joined + dl + 1, *path, pl + 1);
-    free(*path);
-    *path = joined;
-    return 0;
-}
-
 enum bst_status config_load(const char *path, struct config *cfg, struct bst_err *err)
 {
     struct bst_yaml_doc *doc = NULL;
@@ -162,9 +140,12 @@ enum bst_status config_load(const char *path, struct config *cfg, struct bst_err
     bst_yaml_free(doc);
     if (rv != BST_OK)
         goto fail;
-    if (resolve(&cfg->tls_cert, path) != 0 || resolve(&cfg->tls_key, path) != 0 ||
-        resolve(&cfg->tls_client_ca, path) != 0 || resolve(&cfg->tls_crl, path) != 0 ||
-        resolve(&cfg->rbac_policy, path) != 0 || resolve(&cfg->cluster_seed, path) != 0 ||
+    if (bst_yaml_resolve_path(&cfg->tls_cert, path) != 0 ||
+        bst_yaml_resolve_path(&cfg->tls_key, path) != 0 ||
+        bst_yaml_resolve_path(&cfg->tls_client_ca, path) != 0 ||
+        bst_yaml_resolve_path(&cfg->tls_crl, path) != 0 ||
+        bst_yaml_resolve_path(&cfg->rbac_policy, path) != 0 ||
+        bst_yaml_resolve_path(&cfg->cluster_seed, path) != 0 ||
         authn_config_resolve_paths(&cfg->auth, path) != BST_OK ||
         audit_config_resolve(&cfg->audit, path) != BST_OK) {
         rv = bst_errf(err, BST_RESOURCE_EXHAUSTED, "out of memory");

@@ -41,7 +41,8 @@ int cli_cmd_keys_generate(struct cli *cli)
     int rc = EXIT_OK;
 
     if (cli->id == NULL)
-        return cli_usage_error("keys generate needs --id ID (1-32 characters of A-Z a-z 0-9 . _ -)");
+        return cli_usage_error(
+            "keys generate needs --id ID (1-32 characters of A-Z a-z 0-9 . _ -)");
     st = authn_apikey_generate(key, sizeof(key), entry, sizeof(entry), cli->id);
     if (st == BST_INVALID_ARGUMENT)
         return cli_usage_error("--id: '%s' is not 1-32 characters of A-Z a-z 0-9 . _ -", cli->id);
@@ -68,11 +69,11 @@ int cli_cmd_keys_generate(struct cli *cli)
         OPENSSL_cleanse(s, strlen(s));
         free(s);
     } else {
-        printf("New API key for id %s. It is shown only now: Bastion stores only its SHA-256, "
-               "so copy it to its client now (e.g. as BASTION_API_KEY).\n\n"
+        printf("New API key \"%s\". It is shown only now: Bastion keeps only its SHA-256.\n"
+               "Give it to its client now (for example as BASTION_API_KEY):\n\n"
                "    %s\n\n"
-               "Paste this entry under `keys:` in the API keys file (auth.api_keys), set identity "
-               "and groups, then send bastiond SIGHUP:\n\n%s",
+               "Paste this entry under `keys:` in the API keys file (auth.api_keys, mode 0600),\n"
+               "set its identity and groups, then send bastiond SIGHUP:\n\n%s",
                cli->id, key, entry);
     }
     fflush(stdout);
@@ -97,8 +98,7 @@ int cli_cmd_keys_jwks(struct cli *cli)
      * server checks the rest of its file itself. */
     st = bst_yaml_load_file(cli->config, NULL, &doc, &err);
     if (st == BST_OK)
-        st = bst_yaml_decode(doc, bst_yaml_get(doc->root, "auth"), authn_config_fields, &cfg,
-                             &err);
+        st = bst_yaml_decode(doc, bst_yaml_get(doc->root, "auth"), authn_config_fields, &cfg, &err);
     if (st == BST_OK)
         st = authn_config_resolve_paths(&cfg, cli->config);
     if (st == BST_OK)
@@ -106,10 +106,8 @@ int cli_cmd_keys_jwks(struct cli *cli)
     if (st != BST_OK) {
         fprintf(stderr, "%s: %s\n", bst_status_name(st),
                 err.msg[0] ? err.msg : "cannot read the configuration");
-        rc = st == BST_FAILED_PRECONDITION || st == BST_INVALID_ARGUMENT ||
-                     st == BST_NOT_FOUND || st == BST_PERMISSION_DENIED
-                 ? EXIT_USAGE
-                 : EXIT_SERVER;
+        /* A missing, unreadable or incomplete local file is a usage error, as for --ca. */
+        rc = st == BST_INTERNAL || st == BST_RESOURCE_EXHAUSTED ? EXIT_SERVER : EXIT_USAGE;
         goto out;
     }
     puts(out);
@@ -126,8 +124,8 @@ int cli_cmd_users_hash(struct cli *cli)
     enum bst_status st;
     int rc = EXIT_USAGE;
 
-    if (cli_read_password(cli->password_stdin, "Password: ", pw, sizeof(pw), why,
-                          sizeof(why)) != 0) {
+    if (cli_read_password(cli->password_stdin, "Password: ", pw, sizeof(pw), why, sizeof(why)) !=
+        0) {
         rc = cli_usage_error("users hash: %s", why);
         goto out;
     }

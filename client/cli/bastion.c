@@ -131,8 +131,9 @@ static const struct {
     unsigned bit;
     const char *name;
 } flag_names[] = {
-    {F_JSON, "--json"},  {F_NAMESPACE, "-n/--namespace"}, {F_TTL, "--ttl"},
-    {F_PASSWORD_STDIN, "--password-stdin"}, {F_ID, "--id"}, {F_CONFIG, "--config"},
+    {F_JSON, "--json"},       {F_NAMESPACE, "-n/--namespace"},
+    {F_TTL, "--ttl"},         {F_PASSWORD_STDIN, "--password-stdin"},
+    {F_ID, "--id"},           {F_CONFIG, "--config"},
     {F_OUTPUT_ENV, "-o env"},
 };
 
@@ -341,8 +342,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (timeout != NULL && cli_parse_duration(timeout, &cli.timeout_ms) != 0) {
-        rc = cli_usage_error("--timeout: '%s' is not a duration such as 500ms, 10s or 2m",
-                             timeout);
+        rc = cli_usage_error("--timeout: '%s' is not a duration such as 500ms, 10s or 2m", timeout);
         goto out;
     }
     /* The server counts lifetimes in seconds: a fraction of one would be silently dropped. */
@@ -363,8 +363,8 @@ int main(int argc, char **argv)
         if ((used & flag_names[k].bit) && !(c->flags & flag_names[k].bit)) {
             rc = flag_names[k].bit == F_JSON
                      ? cli_usage_error("--json is for `bastion call`")
-                     : cli_usage_error("%s does not apply to `%s%s%s`", flag_names[k].name,
-                                       c->name, c->sub ? " " : "", c->sub ? c->sub : "");
+                     : cli_usage_error("%s does not apply to `%s%s%s`", flag_names[k].name, c->name,
+                                       c->sub ? " " : "", c->sub ? c->sub : "");
             goto out;
         }
     rc = run(&cli, c, pos, npos);

