@@ -1352,6 +1352,10 @@ static void free_loop(bastion_channel *ch)
         event_free(ch->wake_ev);
     if (ch->done_ev != NULL)
         event_free(ch->done_ev);
+    /* bufferevent_free() with BEV_OPT_DEFER_CALLBACKS finishes in a deferred callback: run the
+     * loop once more so those finalizers free the connection's SSL and buffers. */
+    if (ch->base != NULL)
+        event_base_loop(ch->base, EVLOOP_NONBLOCK);
     if (ch->base != NULL)
         event_base_free(ch->base);
     ch->wake_ev = ch->done_ev = NULL;

@@ -5,7 +5,6 @@
  * The bytes go straight from read(2) into the caller's buffer: no stdio buffer keeps a copy the
  * caller could not wipe. While echo is off, the usual terminating signals restore the terminal
  * before the program ends, so an interrupted prompt does not leave the shell without echo. */
-#define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
 #include <errno.h>
