@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -1190,15 +1191,19 @@ static void conn_start(bastion_channel *ch)
         conn_test_transport(c);
         return;
     }
-    if (bcl_is_ip_literal(ch->opts.host)) {
-        /* No resolver needed; AI_NUMERICHOST never blocks. */
+    if (bcl_is_ip_literal(ch->opts.host) || strcasecmp(ch->opts.host, "localhost") == 0) {
+        /* No resolver needed; AI_NUMERICHOST never blocks. "localhost" is the loopback address
+         * without asking any resolver (RFC 6761 §6.3): it never depends on /etc/hosts or DNS,
+         * and no answer can send it elsewhere. The certificate is still checked for the name
+         * the caller gave. */
         struct addrinfo hints, *res = NULL;
+        const char *addr = bcl_is_ip_literal(ch->opts.host) ? ch->opts.host : "127.0.0.1";
         char port[8];
         memset(&hints, 0, sizeof(hints));
         hints.ai_socktype = SOCK_STREAM;
         hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
         snprintf(port, sizeof(port), "%d", ch->opts.port);
-        if (getaddrinfo(ch->opts.host, port, &hints, &res) != 0 || res == NULL) {
+        if (getaddrinfo(addr, port, &hints, &res) != 0 || res == NULL) {
             conn_fail(c, BASTION_E_CONNECT, "cannot parse the server address");
             return;
         }

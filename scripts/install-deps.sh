@@ -14,7 +14,8 @@ build_pkgs=(
 # Real peers used by the tests: gRPC and HTTP/2 clients, the protobuf runtime.
 test_pkgs=(
     python3 python3-grpcio python3-grpc-tools python3-protobuf
-    python3-h2 python3-hyperframe python3-hpack nghttp2-client procps
+    python3-h2 python3-hyperframe python3-hpack python3-jwt python3-cryptography
+    nghttp2-client procps
 )
 
 wanted=("${build_pkgs[@]}" "${test_pkgs[@]}")

@@ -607,6 +607,9 @@ def test_calls_ended_by_deadline_or_cancel_during_a_slow_stage_are_recorded_once
     try:
         agent = "deadline-probe-" + pysecrets.token_hex(4)
         ch = tagged_channel(srv.port, "admin", agent)
+        # Connect first: a call whose deadline passes during the TLS handshake never reaches
+        # the server, and only calls that reached it have records.
+        ping(ch)
         login = ch.unary_unary("/bastion.v1.Auth/IssueToken",
                                request_serializer=lambda m: m.SerializeToString(),
                                response_deserializer=msgs["bastion.v1.IssueTokenResponse"]
@@ -631,15 +634,24 @@ def test_calls_ended_by_deadline_or_cancel_during_a_slow_stage_are_recorded_once
         ch.close()
         # The logins finish on the pool's time (two threads, ~0.1 s of scrypt each): wait for
         # their call log lines. Stopping earlier is the next test.
+        # On a loaded machine the client may give up on a call before sending it, so the
+        # server's own count of calls that reached it (its access log) is what must match.
+        seen, last_change = -1, time.monotonic()
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and harness.read(srv.log_path).count(
-                b'"method":"/bastion.v1.Auth/IssueToken"') < 12:
+        while time.monotonic() < deadline:
+            n = harness.read(srv.log_path).count(b'"method":"/bastion.v1.Auth/IssueToken"')
+            if n != seen:
+                seen, last_change = n, time.monotonic()
+            if seen == 12 or time.monotonic() - last_change > 3:
+                break
             time.sleep(0.05)
         stop_ok(srv)
         log = Log(srv.audit_dir)
-        mine = [r for r in log.of_type("REQUEST") if r.user_agent.startswith(agent)]
+        mine = [r for r in log.of_type("REQUEST") if r.user_agent.startswith(agent) and
+                r.grpc_method == "/bastion.v1.Auth/IssueToken"]
         ids = collections.Counter(r.request_id for r in mine)
-        assert len(mine) == 12 and len(ids) == 12, (len(mine), ids)
+        assert seen >= 1, "no login reached the server"
+        assert len(mine) == seen and len(ids) == seen, (seen, len(mine), ids)
         statuses = collections.Counter(r.grpc_status for r in mine)
         assert set(statuses) <= {CODES["DEADLINE_EXCEEDED"], CODES["CANCELLED"],
                                  CODES["UNAUTHENTICATED"]}, statuses
