@@ -4,7 +4,7 @@ SAN_BUILD ?= build-sanitize
 JOBS      ?= $(shell nproc)
 CONFIG    ?= configs/bastion.yaml
 
-.PHONY: all deps build run test test-sanitize certs fuzz clean
+.PHONY: all deps build run test test-sanitize certs bench clean
 
 all: build
 
@@ -38,5 +38,15 @@ test-sanitize: deps
 	cmake --build $(SAN_BUILD) -j $(JOBS)
 	cd $(SAN_BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# Benchmarks in a Release build; each quotes medians and a peer measured in the same run.
+BENCH_BUILD ?= build-bench
+bench: deps
+	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BENCH_BUILD) -j $(JOBS) --target rbac_bench audit_bench auth_bench bastiond_bench
+	$(BENCH_BUILD)/bin/rbac_bench
+	$(BENCH_BUILD)/bin/audit_bench
+	$(BENCH_BUILD)/bin/auth_bench
+	$(BENCH_BUILD)/bin/bastiond_bench
+
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(BENCH_BUILD)
