@@ -2,6 +2,7 @@
  * a checkpoint signs, and a small growable buffer. Everything here reads hostile files, so a
  * frame's declared length is checked against AUDIT_MAX_PAYLOAD before anything is allocated. */
 #include "format.h"
+#include "text.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -230,27 +231,6 @@ size_t audit_checkpoint_tbs(unsigned char *out, uint64_t sequence,
     return n + klen;
 }
 
-void audit_hex(char *out, const unsigned char *p, size_t n)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 enum bst_status audit_anchor_parse(const char *text, uint64_t *sequence,
                                    unsigned char hash[AUDIT_HASH_LEN], struct bst_err *err)
 {
@@ -276,7 +256,8 @@ enum bst_status audit_anchor_parse(const char *text, uint64_t *sequence,
     hl = strlen(h);
     if (hl == 2 * AUDIT_HASH_LEN) {
         for (size_t i = 0; i < AUDIT_HASH_LEN; i++) {
-            int hi = hexval(h[2 * i]), lo = hexval(h[2 * i + 1]);
+            int hi = bst_hex_value((unsigned char)h[2 * i]),
+                lo = bst_hex_value((unsigned char)h[2 * i + 1]);
             if (hi < 0 || lo < 0)
                 return bst_errf(err, BST_INVALID_ARGUMENT, "anchor: the hash is not hex");
             hash[i] = (unsigned char)(hi << 4 | lo);

@@ -12,6 +12,7 @@
 #define BASTION_AUDIT_FORMAT_H
 
 #include "status.h"
+#include "text.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -97,9 +98,6 @@ int audit_segment_name_parse(const char *name, uint64_t *first_sequence);
 #define AUDIT_TBS_MAX (sizeof(AUDIT_TBS_PREFIX) + 8 + AUDIT_HASH_LEN + 1 + 255)
 size_t audit_checkpoint_tbs(unsigned char *out, uint64_t sequence,
                             const unsigned char hash[AUDIT_HASH_LEN], const char *key_id);
-
-/* Lower-case hex of n bytes into out (2n + 1 bytes). */
-void audit_hex(char *out, const unsigned char *p, size_t n);
 
 /* Parses "SEQ:HASH" (HASH as 64 hex digits or standard base64 of 32 bytes). Returns BST_OK or
  * BST_INVALID_ARGUMENT. */

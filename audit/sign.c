@@ -41,7 +41,7 @@ void audit_key_id_derive(const unsigned char pub[AUDIT_PUBKEY_LEN], char out[AUD
 
     EVP_Digest(pub, AUDIT_PUBKEY_LEN, d, NULL, EVP_sha256(), NULL);
     memcpy(out, "ed25519-", 8);
-    audit_hex(out + 8, d, 8);
+    bst_hex_encode(out + 8, d, 8);
 }
 
 static int raw_public(EVP_PKEY *pkey, unsigned char pub[AUDIT_PUBKEY_LEN])

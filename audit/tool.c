@@ -510,7 +510,7 @@ static int cmd_verify(struct opts *o)
                res.segments, res.records, res.checkpoints);
         return EXIT_FAULT;
     }
-    audit_hex(hex, res.head_hash, AUDIT_HASH_LEN);
+    bst_hex_encode(hex, res.head_hash, AUDIT_HASH_LEN);
     printf("OK %zu segments, %" PRIu64 " records (sequence %" PRIu64 "..%" PRIu64 "%s), %" PRIu64
            " checkpoints",
            res.segments, res.records, res.first_sequence, res.last_sequence,

@@ -1089,7 +1089,7 @@ static void apply_key(struct audit *a, struct audit_signer *s)
         bst_log(BST_LOG_ERROR, "audit_key_export_failed", "error", err.msg, NULL);
     audit_signer_free(a->signer);
     a->signer = s;
-    audit_hex(pubhex, s->pub, AUDIT_PUBKEY_LEN);
+    bst_hex_encode(pubhex, s->pub, AUDIT_PUBKEY_LEN);
     snprintf(detail, sizeof(detail),
              "checkpoint signing key changed from %s to %s (Ed25519 public key %s)", old_id,
              s->key_id, pubhex);

@@ -260,7 +260,7 @@ enum bst_status authn_apikey_generate(char *key_out, size_t key_len, char *yaml_
     auth_b64url_encode(key_out + 4, key_len - 4, rnd, sizeof(rnd));
     OPENSSL_cleanse(rnd, sizeof(rnd));
     SHA256((const unsigned char *)key_out, AUTHN_APIKEY_LEN, d);
-    auth_hex(hex, d, sizeof(d));
+    bst_hex_encode(hex, d, sizeof(d));
     w = snprintf(yaml_entry_out, yaml_len,
                  "  - id: %s\n"
                  "    sha256: \"%s\"\n"

@@ -396,7 +396,7 @@ static enum bst_status check_jwt(struct authn *a, const char *tok, struct bst_pr
     if (rv == BST_OK) {
         SHA256((const unsigned char *)tok, len, d);
         memcpy(out->credential_id, "jwt:", 4);
-        auth_hex(out->credential_id + 4, d, 8);
+        bst_hex_encode(out->credential_id + 4, d, 8);
     }
     return rv;
 }

@@ -5,6 +5,7 @@
 
 #include "authn.h"
 #include "principal.h"
+#include "text.h"
 #include "status.h"
 #include "strict_yaml.h"
 
@@ -18,9 +19,6 @@
  * come from whole bytes, unused trailing bits zero; returns 0 and the length, or -1. */
 size_t auth_b64url_encode(char *out, size_t out_len, const unsigned char *in, size_t n);
 int auth_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap, size_t *len);
-
-/* Lower-case hex of in[0..n) into out (2n+1 bytes). */
-void auth_hex(char *out, const unsigned char *in, size_t n);
 
 /* Parses exactly 64 hex digits (either case) into 32 bytes. Returns 0 or -1. */
 int auth_unhex32(const char *s, unsigned char out[32]);

@@ -84,7 +84,6 @@ static enum bst_status subject_cn(X509 *cert, char **out, struct bst_err *err)
 
 enum bst_status authn_cert_identity(X509 *cert, struct bst_principal *p, struct bst_err *err)
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     char *id = NULL;
@@ -100,11 +99,7 @@ enum bst_status authn_cert_identity(X509 *cert, struct bst_principal *p, struct 
         free(id);
         return bst_errf(err, BST_INTERNAL, "cannot hash the client certificate");
     }
-    for (unsigned int i = 0; i < mdlen; i++) {
-        p->fingerprint[2 * i] = hex[md[i] >> 4];
-        p->fingerprint[2 * i + 1] = hex[md[i] & 0xf];
-    }
-    p->fingerprint[2 * mdlen] = '\0';
+    bst_hex_encode(p->fingerprint, md, mdlen);
     if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1)
         p->expires_at_ns = (int64_t)timegm(&tm) * 1000000000;
     free(p->cert_identity);

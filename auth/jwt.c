@@ -919,7 +919,7 @@ static enum bst_status load_own(const struct authn_config *cfg, struct jwt_set *
             unsigned char d[32];
             SHA256(is->keys[0].material, is->keys[0].len, d);
             memcpy(kid, "hs-", 3);
-            auth_hex(kid + 3, d, 8);
+            bst_hex_encode(kid + 3, d, 8);
         }
         s->sign_key = malloc(is->keys[0].len);
         if (s->sign_key == NULL) {
@@ -1607,7 +1607,7 @@ enum bst_status jwt_sign(const struct jwt_set *set, const char *sub, char *const
         return bst_errf(err, BST_FAILED_PRECONDITION, "no signing key is configured");
     if (RAND_bytes(rnd, sizeof(rnd)) != 1)
         return bst_errf(err, BST_INTERNAL, "no randomness for the token id");
-    auth_hex(jti, rnd, sizeof(rnd));
+    bst_hex_encode(jti, rnd, sizeof(rnd));
     garr = json_array();
     for (size_t i = 0; garr != NULL && i < n_groups; i++)
         json_array_append_new(garr, json_string(groups[i]));

@@ -78,38 +78,11 @@ int auth_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap,
     return 0;
 }
 
-void auth_hex(char *out, const unsigned char *in, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[in[i] >> 4];
-        out[2 * i + 1] = hex[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int auth_unhex32(const char *s, unsigned char out[32])
 {
     if (strlen(s) != 64)
         return -1;
-    for (size_t i = 0; i < 32; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return 0;
+    return bst_hex_decode(s, out, 32);
 }
 
 int auth_printable(const char *s, size_t len, size_t max)

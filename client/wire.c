@@ -62,17 +62,6 @@ int bcl_grpc_status_parse(const uint8_t *v, size_t len, int *out)
     return 0;
 }
 
-static int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 size_t bcl_grpc_message_decode(char *dst, size_t dstlen, const uint8_t *v, size_t len)
 {
     /* The decoded text is never longer than the encoded one; cap the work at what can show. */
@@ -83,8 +72,8 @@ size_t bcl_grpc_message_decode(char *dst, size_t dstlen, const uint8_t *v, size_
         return 0;
     for (size_t i = 0; i < len && o < sizeof(raw); i++) {
         int hi, lo;
-        if (v[i] == '%' && i + 2 < len && (hi = hexval(v[i + 1])) >= 0 &&
-            (lo = hexval(v[i + 2])) >= 0) {
+        if (v[i] == '%' && i + 2 < len && (hi = bst_hex_value(v[i + 1])) >= 0 &&
+            (lo = bst_hex_value(v[i + 2])) >= 0) {
             raw[o++] = (char)(hi << 4 | lo);
             i += 2;
         } else {

@@ -20,4 +20,13 @@ size_t bst_utf8_bad_offset(const char *s, size_t len);
  * Returns the number of bytes written, excluding the NUL. */
 size_t bst_text_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen);
 
+/* Writes n bytes as 2n lower-case hex digits and a NUL into out (2n + 1 bytes). */
+void bst_hex_encode(char *out, const void *in, size_t n);
+
+/* Returns the value of one hex digit (either case), or -1. */
+int bst_hex_value(int c);
+
+/* Decodes exactly 2n hex digits of s into out[0..n). Returns 0, or -1 (out then undefined). */
+int bst_hex_decode(const char *s, unsigned char *out, size_t n);
+
 #endif

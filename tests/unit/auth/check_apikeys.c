@@ -26,7 +26,7 @@ static void hex_of(const char *key, char out[65])
 {
     unsigned char d[32];
     SHA256((const unsigned char *)key, strlen(key), d);
-    auth_hex(out, d, 32);
+    bst_hex_encode(out, d, 32);
 }
 
 /* Writes the keys file holding the entries named by mask (bit i = key i). */
