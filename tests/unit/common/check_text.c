@@ -166,6 +166,22 @@ START_TEST(test_utf8_bad_offset_points_at_the_first_bad_byte)
 }
 END_TEST
 
+START_TEST(test_hex_round_trip_and_refusals)
+{
+    const unsigned char in[4] = {0x00, 0x9f, 0xa0, 0xff};
+    unsigned char out[4];
+    char hex[9];
+    bst_hex_encode(hex, in, sizeof(in));
+    ck_assert_str_eq(hex, "009fa0ff");
+    ck_assert_int_eq(bst_hex_decode("009FA0ff", out, 4), 0);
+    ck_assert_mem_eq(out, in, 4);
+    ck_assert_int_eq(bst_hex_decode("009fa0fg", out, 4), -1);
+    ck_assert_int_eq(bst_hex_decode("0x9fa0ff", out, 4), -1);
+    ck_assert_int_eq(bst_hex_value(' '), -1);
+    ck_assert_int_eq(bst_hex_value('F'), 15);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("text");
@@ -181,6 +197,7 @@ int main(void)
     tcase_add_test(tc, test_text_sanitize_with_no_room_writes_nothing);
     tcase_add_test(tc, test_text_sanitize_output_is_always_printable_utf8);
     tcase_add_test(tc, test_utf8_bad_offset_points_at_the_first_bad_byte);
+    tcase_add_test(tc, test_hex_round_trip_and_refusals);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
