@@ -99,6 +99,62 @@ static struct sim_obj **collect(struct sim *s, enum sim_kind k, const char *ns,
     return v;
 }
 
+/* ---- list calls ---------------------------------------------------------------------------- */
+
+/* How a list call names its namespace. */
+enum list_scope {
+    LIST_CLUSTER,   /* cluster-scoped objects: no namespace */
+    LIST_NS_OR_ALL, /* one namespace, or all of them when asked explicitly */
+    LIST_NS,        /* exactly one namespace */
+};
+
+/* The part every list call shares: the label selector, the read lock, the namespace check and
+ * the matching objects of one kind. list_begin leaves the lock taken whatever it returns;
+ * list_end releases everything. */
+struct listing {
+    struct kube_selector *sel;
+    struct sim_obj **v;
+    size_t n;
+    int locked;
+};
+
+static enum bst_status list_begin(struct sim *s, enum sim_kind k, enum list_scope sc,
+                                  const char *label_selector, const char *namespace_, int all,
+                                  struct listing *l, struct bst_err *err)
+{
+    const char *ns = NULL;
+    enum bst_status rv;
+
+    memset(l, 0, sizeof(*l));
+    if ((rv = selector(label_selector, &l->sel, err)) != BST_OK)
+        return rv;
+    RLOCK(s);
+    l->locked = 1;
+    if (sc == LIST_NS_OR_ALL)
+        rv = scope(s, namespace_, all, &ns, err);
+    else if (sc == LIST_NS)
+        rv = need_ns(s, ns = namespace_, err);
+    if (rv != BST_OK)
+        return rv;
+    if ((l->v = collect(s, k, ns, l->sel, &l->n)) == NULL)
+        return oom(err);
+    return BST_OK;
+}
+
+static void list_end(struct sim *s, struct listing *l)
+{
+    if (l->locked)
+        UNLOCK(s);
+    free(l->v);
+    kube_selector_free(l->sel);
+}
+
+/* The result's array of n object pointers, in ctx memory. */
+static void *list_array(const struct kube_ctx *ctx, size_t n)
+{
+    return kube_alloc(ctx, (n ? n : 1) * sizeof(void *));
+}
+
 /* ---- namespaces and pods ------------------------------------------------------------------- */
 
 static enum bst_status sim_list_namespaces(struct kube_backend *b, const struct kube_ctx *ctx,
@@ -107,33 +163,23 @@ static enum bst_status sim_list_namespaces(struct kube_backend *b, const struct 
                                            struct bst_err *err)
 {
     struct sim *s = SIM(b);
-    struct kube_selector *sel = NULL;
-    Bastion__V1__ListNamespacesResult *r;
-    struct sim_obj **v = NULL;
+    Bastion__V1__ListNamespacesResult *r = NULL;
+    struct listing l;
     enum bst_status rv;
-    size_t n;
 
-    if ((rv = selector(a->label_selector, &sel, err)) != BST_OK)
-        return rv;
-    RLOCK(s);
-    r = NEW(ctx, Bastion__V1__ListNamespacesResult, bastion__v1__list_namespaces_result__init);
-    v = collect(s, SK_NAMESPACE, NULL, sel, &n);
-    if (r == NULL || v == NULL ||
-        (r->namespaces = kube_alloc(ctx, (n ? n : 1) * sizeof(void *))) == NULL) {
+    rv = list_begin(s, SK_NAMESPACE, LIST_CLUSTER, a->label_selector, NULL, 0, &l, err);
+    if (rv == BST_OK && ((r = NEW(ctx, Bastion__V1__ListNamespacesResult,
+                                  bastion__v1__list_namespaces_result__init)) == NULL ||
+                         (r->namespaces = list_array(ctx, l.n)) == NULL))
         rv = oom(err);
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++)
-        if ((r->namespaces[r->n_namespaces++] = sim_view_namespace(v[i], ctx)) == NULL) {
+    for (size_t i = 0; rv == BST_OK && i < l.n; i++)
+        if ((r->namespaces[r->n_namespaces++] = sim_view_namespace(l.v[i], ctx)) == NULL)
             rv = oom(err);
-            goto out;
-        }
-    r->resource_version = sim_rv_str(ctx, s->rv);
-    *out = r;
-out:
-    UNLOCK(s);
-    free(v);
-    kube_selector_free(sel);
+    if (rv == BST_OK) {
+        r->resource_version = sim_rv_str(ctx, s->rv);
+        *out = r;
+    }
+    list_end(s, &l);
     return rv;
 }
 
@@ -142,38 +188,25 @@ static enum bst_status sim_list_pods(struct kube_backend *b, const struct kube_c
                                      Bastion__V1__ListPodsResult **out, struct bst_err *err)
 {
     struct sim *s = SIM(b);
-    struct kube_selector *sel = NULL;
-    Bastion__V1__ListPodsResult *r;
-    struct sim_obj **v = NULL;
-    const char *ns;
+    Bastion__V1__ListPodsResult *r = NULL;
     int64_t now = sim_now();
+    struct listing l;
     enum bst_status rv;
-    size_t n;
 
-    if ((rv = selector(a->label_selector, &sel, err)) != BST_OK)
-        return rv;
-    RLOCK(s);
-    if ((rv = scope(s, a->namespace_, a->has_all_namespaces && a->all_namespaces, &ns, err)) !=
-        BST_OK)
-        goto out;
-    r = NEW(ctx, Bastion__V1__ListPodsResult, bastion__v1__list_pods_result__init);
-    v = collect(s, SK_POD, ns, sel, &n);
-    if (r == NULL || v == NULL ||
-        (r->pods = kube_alloc(ctx, (n ? n : 1) * sizeof(void *))) == NULL) {
+    rv = list_begin(s, SK_POD, LIST_NS_OR_ALL, a->label_selector, a->namespace_,
+                    a->has_all_namespaces && a->all_namespaces, &l, err);
+    if (rv == BST_OK &&
+        ((r = NEW(ctx, Bastion__V1__ListPodsResult, bastion__v1__list_pods_result__init)) == NULL ||
+         (r->pods = list_array(ctx, l.n)) == NULL))
         rv = oom(err);
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++)
-        if ((r->pods[r->n_pods++] = sim_view_pod(s, v[i], now, ctx)) == NULL) {
+    for (size_t i = 0; rv == BST_OK && i < l.n; i++)
+        if ((r->pods[r->n_pods++] = sim_view_pod(s, l.v[i], now, ctx)) == NULL)
             rv = oom(err);
-            goto out;
-        }
-    r->resource_version = sim_rv_str(ctx, s->rv);
-    *out = r;
-out:
-    UNLOCK(s);
-    free(v);
-    kube_selector_free(sel);
+    if (rv == BST_OK) {
+        r->resource_version = sim_rv_str(ctx, s->rv);
+        *out = r;
+    }
+    list_end(s, &l);
     return rv;
 }
 
@@ -442,38 +475,25 @@ static enum bst_status sim_list_deployments(struct kube_backend *b, const struct
                                             struct bst_err *err)
 {
     struct sim *s = SIM(b);
-    struct kube_selector *sel = NULL;
-    Bastion__V1__ListDeploymentsResult *r;
-    struct sim_obj **v = NULL;
-    const char *ns;
+    Bastion__V1__ListDeploymentsResult *r = NULL;
     int64_t now = sim_now();
+    struct listing l;
     enum bst_status rv;
-    size_t n;
 
-    if ((rv = selector(a->label_selector, &sel, err)) != BST_OK)
-        return rv;
-    RLOCK(s);
-    if ((rv = scope(s, a->namespace_, a->has_all_namespaces && a->all_namespaces, &ns, err)) !=
-        BST_OK)
-        goto out;
-    r = NEW(ctx, Bastion__V1__ListDeploymentsResult, bastion__v1__list_deployments_result__init);
-    v = collect(s, SK_DEPLOYMENT, ns, sel, &n);
-    if (r == NULL || v == NULL ||
-        (r->deployments = kube_alloc(ctx, (n ? n : 1) * sizeof(void *))) == NULL) {
+    rv = list_begin(s, SK_DEPLOYMENT, LIST_NS_OR_ALL, a->label_selector, a->namespace_,
+                    a->has_all_namespaces && a->all_namespaces, &l, err);
+    if (rv == BST_OK && ((r = NEW(ctx, Bastion__V1__ListDeploymentsResult,
+                                  bastion__v1__list_deployments_result__init)) == NULL ||
+                         (r->deployments = list_array(ctx, l.n)) == NULL))
         rv = oom(err);
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++)
-        if ((r->deployments[r->n_deployments++] = sim_view_deployment(s, v[i], now, ctx)) == NULL) {
+    for (size_t i = 0; rv == BST_OK && i < l.n; i++)
+        if ((r->deployments[r->n_deployments++] = sim_view_deployment(s, l.v[i], now, ctx)) == NULL)
             rv = oom(err);
-            goto out;
-        }
-    r->resource_version = sim_rv_str(ctx, s->rv);
-    *out = r;
-out:
-    UNLOCK(s);
-    free(v);
-    kube_selector_free(sel);
+    if (rv == BST_OK) {
+        r->resource_version = sim_rv_str(ctx, s->rv);
+        *out = r;
+    }
+    list_end(s, &l);
     return rv;
 }
 
@@ -575,37 +595,24 @@ static enum bst_status sim_list_services(struct kube_backend *b, const struct ku
                                          Bastion__V1__ListServicesResult **out, struct bst_err *err)
 {
     struct sim *s = SIM(b);
-    struct kube_selector *sel = NULL;
-    Bastion__V1__ListServicesResult *r;
-    struct sim_obj **v = NULL;
-    const char *ns;
+    Bastion__V1__ListServicesResult *r = NULL;
+    struct listing l;
     enum bst_status rv;
-    size_t n;
 
-    if ((rv = selector(a->label_selector, &sel, err)) != BST_OK)
-        return rv;
-    RLOCK(s);
-    if ((rv = scope(s, a->namespace_, a->has_all_namespaces && a->all_namespaces, &ns, err)) !=
-        BST_OK)
-        goto out;
-    r = NEW(ctx, Bastion__V1__ListServicesResult, bastion__v1__list_services_result__init);
-    v = collect(s, SK_SERVICE, ns, sel, &n);
-    if (r == NULL || v == NULL ||
-        (r->services = kube_alloc(ctx, (n ? n : 1) * sizeof(void *))) == NULL) {
+    rv = list_begin(s, SK_SERVICE, LIST_NS_OR_ALL, a->label_selector, a->namespace_,
+                    a->has_all_namespaces && a->all_namespaces, &l, err);
+    if (rv == BST_OK && ((r = NEW(ctx, Bastion__V1__ListServicesResult,
+                                  bastion__v1__list_services_result__init)) == NULL ||
+                         (r->services = list_array(ctx, l.n)) == NULL))
         rv = oom(err);
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++)
-        if ((r->services[r->n_services++] = sim_view_service(v[i], ctx)) == NULL) {
+    for (size_t i = 0; rv == BST_OK && i < l.n; i++)
+        if ((r->services[r->n_services++] = sim_view_service(l.v[i], ctx)) == NULL)
             rv = oom(err);
-            goto out;
-        }
-    r->resource_version = sim_rv_str(ctx, s->rv);
-    *out = r;
-out:
-    UNLOCK(s);
-    free(v);
-    kube_selector_free(sel);
+    if (rv == BST_OK) {
+        r->resource_version = sim_rv_str(ctx, s->rv);
+        *out = r;
+    }
+    list_end(s, &l);
     return rv;
 }
 
@@ -680,35 +687,23 @@ static enum bst_status sim_list_secrets(struct kube_backend *b, const struct kub
                                         Bastion__V1__ListSecretsResult **out, struct bst_err *err)
 {
     struct sim *s = SIM(b);
-    struct kube_selector *sel = NULL;
-    Bastion__V1__ListSecretsResult *r;
-    struct sim_obj **v = NULL;
+    Bastion__V1__ListSecretsResult *r = NULL;
+    struct listing l;
     enum bst_status rv;
-    size_t n;
 
-    if ((rv = selector(a->label_selector, &sel, err)) != BST_OK)
-        return rv;
-    RLOCK(s);
-    if ((rv = need_ns(s, a->namespace_, err)) != BST_OK)
-        goto out;
-    r = NEW(ctx, Bastion__V1__ListSecretsResult, bastion__v1__list_secrets_result__init);
-    v = collect(s, SK_SECRET, a->namespace_, sel, &n);
-    if (r == NULL || v == NULL ||
-        (r->secrets = kube_alloc(ctx, (n ? n : 1) * sizeof(void *))) == NULL) {
+    rv = list_begin(s, SK_SECRET, LIST_NS, a->label_selector, a->namespace_, 0, &l, err);
+    if (rv == BST_OK && ((r = NEW(ctx, Bastion__V1__ListSecretsResult,
+                                  bastion__v1__list_secrets_result__init)) == NULL ||
+                         (r->secrets = list_array(ctx, l.n)) == NULL))
         rv = oom(err);
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++)
-        if ((r->secrets[r->n_secrets++] = sim_view_secret(v[i], ctx)) == NULL) {
+    for (size_t i = 0; rv == BST_OK && i < l.n; i++)
+        if ((r->secrets[r->n_secrets++] = sim_view_secret(l.v[i], ctx)) == NULL)
             rv = oom(err);
-            goto out;
-        }
-    r->resource_version = sim_rv_str(ctx, s->rv);
-    *out = r;
-out:
-    UNLOCK(s);
-    free(v);
-    kube_selector_free(sel);
+    if (rv == BST_OK) {
+        r->resource_version = sim_rv_str(ctx, s->rv);
+        *out = r;
+    }
+    list_end(s, &l);
     return rv;
 }
 
